@@ -1,0 +1,1 @@
+"""Talking to FHIR servers: the one place HTTP happens."""

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The test command (README, CI): set up, lint, then unit + integration tests against a real local HAPI
+# FHIR server that the test session starts and stops itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+PYTHON="${PYTHON:-python3}"
+echo "test: ruff"
+"$PYTHON" -m ruff format --check .
+"$PYTHON" -m ruff check .
+echo "test: pytest"
+"$PYTHON" -m pytest -m "not slow" "$@"
