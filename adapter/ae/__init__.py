@@ -1,0 +1,1 @@
+"""Adverse events from the CRF export -> AdverseEvent (R4)."""
