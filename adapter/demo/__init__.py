@@ -17,11 +17,14 @@ a seed (byte-identical output for the same arguments):
     DIR/feed/           with --hospital-feed M: the lab's whole output, the study's ORU messages (same control
                         ids as hl7/) interleaved in time with M messages for non-enrolled patients,
                         1000 messages per file (FEED_<n>.hl7)
+    DIR/bhyt/           the same medications and labs as the HIS's BHYT claim XML (QĐ 130/4750), one file per
+                        month (BHYT_<yyyymm>.xml), with a few non-enrolled encounters (adapter/demo/bhyt.py)
     DIR/manifest.json   what was generated (counts, quirks, conduct), the parameters used, and every
                         deliberate fault (input, file, control id or CSV line, kind, reason, expectation)
 
-Privacy by construction: MRNs appear only in roster.csv, meds.csv and HL7 PID-3; Vietnamese names only in
-HL7 PID-5. The AE export and the manifest use study subject ids.
+Privacy by construction: MRNs appear only in roster.csv, meds.csv, HL7 PID-3 and BHYT XML1 `MA_BN`;
+Vietnamese names only in HL7 PID-5 and BHYT XML1 `HO_TEN`. The AE export and the manifest use study
+subject ids.
 
 Modules: params (the knobs: distributions, effects, quirk shares, faults; `--params FILE.yaml`), stats
 (truncated distributions), names, cohort (subjects, arms, eligibility), labs (values per visit), oru (LIS

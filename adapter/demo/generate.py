@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from adapter.demo.ae import bad_date, draw_adverse_events, write_ae_csv
+from adapter.demo.bhyt import write_bhyt
 from adapter.demo.cohort import draw_cohort, draw_mrns
 from adapter.demo.facts import TrialFacts
 from adapter.demo.feed import stranger_messages, write_feed
@@ -283,6 +284,7 @@ WRITERS: list[tuple[str, Writer]] = [
     ("meds.csv", write_meds),
     ("pharmacy", write_pharmacy_messages),
     ("ae.csv", write_ae),
+    ("bhyt", write_bhyt),
 ]
 
 
