@@ -33,6 +33,7 @@ class AuthSettings(BaseModel):
     client_id: str | None = None
     token_url: str | None = None
     private_key_file: Path | None = None
+    private_key_env: str | None = Field(default=None, description="env var holding the PEM private key")
     key_id: str | None = None
     algorithm: Literal["RS384", "ES384"] = "RS384"
     scope: str = "system/*.read system/*.write"
@@ -53,6 +54,16 @@ class SyncSettings(BaseModel):
     retry_budget_seconds: float = Field(default=120.0, ge=0)
     max_message_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     idle_timeout_seconds: float = Field(default=300.0, gt=0)
+    # MLLP listener and watched folder (adapter/mllp, adapter/watch.py)
+    max_connections: int = Field(default=100, ge=1, le=10000)
+    accept_message_types: list[str] | None = Field(
+        default=["ORU^R01", "ORU^R30", "ORU^R31", "ORU^R32", "RDE^O11", "RAS^O17"],
+        description="MSH-9 CODE^EVENT accepted by the listener (others get AR); null accepts any",
+    )
+    accept_processing_ids: list[str] = Field(default=["P", "T", "D"], description="MSH-11 accepted")
+    watch_settle_seconds: float = Field(
+        default=2.0, ge=0, description="a dropped file must keep its size and mtime this long"
+    )
 
 
 class Settings(BaseModel):
@@ -104,6 +115,9 @@ def load_settings(
         for key in ("state_dir", "mappings_dir"):
             if key in data and not Path(data[key]).is_absolute():
                 data[key] = str(base / data[key])
+        watch = (data.get("sync") or {}).get("watch_dir")
+        if watch and not Path(watch).is_absolute():
+            data["sync"]["watch_dir"] = str(base / watch)
     if fhir_url or env.get("ADAPTER_FHIR_URL"):
         data["fhir_url"] = fhir_url or env["ADAPTER_FHIR_URL"]
     if state_dir or env.get("ADAPTER_STATE_DIR"):

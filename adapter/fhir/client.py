@@ -1,50 +1,86 @@
 """The FHIR client: the only code that speaks HTTP to a FHIR server.
 
-Writes are transaction bundles of `PUT <Type>/<id>` (our ids are deterministic, see adapter/ids.py), so a
-re-send updates in place and never duplicates; reads follow `next` links. Logs carry the method, the
-resource type and the status, never query values (an identifier in a URL is PHI).
+Identity: client-assigned ids, written with `PUT <Type>/<id>` inside transaction bundles. Every resource
+has a deterministic id derived from its business identity (adapter/ids.py), so
+- the same resource gets the same id offline (`adapter convert` NDJSON) and on any server, and NDJSON
+  folders, pushes and pulls line up by `Type/id` with no id mapping table to keep;
+- a re-send is an idempotent update in place: never a duplicate, and HAPI keeps the current version when
+  the content did not change; retrying a transaction after a timeout is therefore always safe;
+- references are plain `Type/id`, resolvable before the target exists on the server, so no `urn:uuid`
+  placeholders and no server-assigned ids to chase. Conditional create/update (`If-None-Exist`,
+  `PUT Type?identifier=...`) would need a search per entry on the server, breaks when two resources
+  share an identifier, and leaves references to be rewritten.
+HAPI accepts client ids in PUT (update-as-create) when they are not purely numeric
+(`ClientIdStrategyEnum.ALPHANUMERIC`); ours are `<prefix>-<32 hex>`.
+Resources without a business identity can still be sent: an entry without an id is a `POST` whose
+fullUrl is a fresh `urn:uuid:`, and other entries of the same bundle may refer to that urn; chunking
+keeps such groups in one bundle. Version-aware updates (If-Match with the version read) are available
+for read-modify-write cycles such as write-back of derived values.
+
+Reads follow `next` links. Every request has a timeout; 429/5xx and connection errors are retried with
+backoff (adapter/fhir/retry.py). Logs carry the method, the resource type and the status, never query
+values (an identifier in a URL can be PHI) and never credentials.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
-from urllib.parse import urljoin
 
 import requests
+from requests.auth import AuthBase
+from urllib3.exceptions import NewConnectionError
 
 from adapter.errors import ServerRejected, ServerUnreachable
+from adapter.fhir.bundle import (
+    Entry,
+    TransactionResult,
+    chunk_entries,
+    etag,
+    locate_failing_entry,
+    new_urn,
+    outcome_text,
+    versionless,
+)
+from adapter.fhir.capabilities import Capabilities, check
+from adapter.fhir.retry import RETRY_STATUSES, RETRY_STATUSES_UNSAFE, RetryPolicy, RetryState
 from adapter.model import Resource
+
+__all__ = [
+    "Entry",
+    "FhirClient",
+    "FhirRejected",
+    "TransactionRejected",
+    "TransactionResult",
+    "client_for",
+    "etag",
+    "locate_failing_entry",
+    "new_urn",
+    "outcome_text",
+]
 
 log = logging.getLogger(__name__)
 
 FHIR_JSON = "application/fhir+json"
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
 
-@dataclass
-class TransactionResult:
-    """What the server said about each entry we sent, in order."""
+class FhirRejected(ServerRejected):
+    """A 4xx from the FHIR server; `body` is the parsed OperationOutcome (or the text) it sent."""
 
-    statuses: list[str] = field(default_factory=list)
-    locations: list[str] = field(default_factory=list)
-
-    @property
-    def created(self) -> int:
-        return sum(1 for s in self.statuses if s.startswith("201"))
+    def __init__(self, message: str, status: int | None = None, outcome: str | None = None, body: Any = None):
+        super().__init__(message, status=status, outcome=outcome)
+        self.body = body
 
 
-def outcome_text(body: Any) -> str:
-    """A readable summary of an OperationOutcome (or of any error body)."""
-    if isinstance(body, dict) and body.get("resourceType") == "OperationOutcome":
-        parts = []
-        for issue in body.get("issue", []):
-            text = issue.get("diagnostics") or (issue.get("details") or {}).get("text") or issue.get("code")
-            where = ", ".join(issue.get("expression", []) or issue.get("location", []))
-            parts.append(f"{issue.get('severity', 'error')}: {text}" + (f" (at {where})" if where else ""))
-        return "; ".join(parts) or "OperationOutcome without issues"
-    return str(body)[:500]
+class TransactionRejected(FhirRejected):
+    """A transaction bundle was refused; `resource` names the failing entry when the server says which."""
+
+    def __init__(self, message: str, status: int | None, outcome: str, body: Any, resource: str | None):
+        super().__init__(message, status=status, outcome=outcome, body=body)
+        self.resource = resource
 
 
 class FhirClient:
@@ -56,48 +92,132 @@ class FhirClient:
         session: requests.Session | None = None,
         timeout: float = 60.0,
         page_size: int = 200,
+        retry: RetryPolicy | None = None,
+        auth: AuthBase | None = None,
+        check_capabilities: bool = False,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.session = session or requests.Session()
         self.session.headers.setdefault("Accept", FHIR_JSON)
+        if auth is not None:
+            self.session.auth = auth
         self.timeout = timeout
         self.page_size = page_size
+        self.retry = retry or RetryPolicy()
+        # When set (client_for does), the first write checks /metadata: R4 and transaction support.
+        self.check_capabilities = check_capabilities
+        self.requests_sent = 0
+        self._statement: dict[str, Any] | None = None
+        self._capabilities: Capabilities | None = None
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> FhirClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- plumbing ---------------------------------------------------------------------------------
     def _url(self, path: str) -> str:
         if path.startswith(("http://", "https://")):
             return path
-        return urljoin(self.base_url + "/", path.lstrip("/"))
+        if not path:
+            return self.base_url
+        return f"{self.base_url}/{path.lstrip('/')}"
 
-    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        """One HTTP request; connection problems become ServerUnreachable, 4xx ServerRejected."""
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        idempotent: bool | None = None,
+        retry_statuses: Iterable[int] | None = None,
+        check: bool = True,
+        retry: bool = True,
+        **kwargs: Any,
+    ) -> requests.Response:
+        """One HTTP exchange, retried on 429/5xx/connection errors within the retry budget.
+
+        A 401 with a refreshable token (SMART) refreshes it and retries once. With `check`, a 4xx raises
+        FhirRejected (a ServerRejected) with the server's OperationOutcome, and exhausted retries raise
+        ServerUnreachable; without it the last response is returned whatever its status.
+        A non-idempotent request (a POST that creates) is retried only when the server surely did nothing;
+        `retry=False` makes a single attempt (best-effort calls).
+        """
+        method = method.upper()
+        where = f"{method} {_safe_path(path)}"
+        if idempotent is None:
+            idempotent = method in IDEMPOTENT_METHODS
+        statuses = frozenset(
+            retry_statuses
+            if retry_statuses is not None
+            else (RETRY_STATUSES if idempotent else RETRY_STATUSES_UNSAFE)
+        )
         kwargs.setdefault("timeout", self.timeout)
-        try:
-            response = self.session.request(method, self._url(path), **kwargs)
-        except requests.RequestException as exc:
-            raise ServerUnreachable(f"FHIR server {self.base_url} unreachable: {type(exc).__name__}") from exc
-        log.debug("%s %s -> %s", method, path.split("?")[0], response.status_code)
-        if response.status_code >= 500 or response.status_code == 429:
-            raise ServerUnreachable(
-                f"FHIR server answered {response.status_code} to {method} {path.split('?')[0]}"
-            )
-        if response.status_code >= 400:
+        if self.session.verify is not True:  # keep a configured CA bundle over REQUESTS_CA_BUNDLE
+            kwargs.setdefault("verify", self.session.verify)
+        url = self._url(path)
+        state = (self.retry if retry else RetryPolicy(max_attempts=1)).start()
+        reauthenticated = False
+        while True:
             try:
-                body = response.json()
-            except ValueError:
-                body = response.text
-            text = outcome_text(body)
-            raise ServerRejected(
-                f"FHIR server rejected {method} {path.split('?')[0]} ({response.status_code}): {text}",
-                status=response.status_code,
-                outcome=text,
-            )
-        return response
+                response = self.session.request(method, url, **kwargs)
+            except requests.RequestException as exc:
+                reason = type(exc).__name__
+                if (idempotent or _not_sent(exc)) and self._wait(state, where, reason) is not None:
+                    continue
+                raise ServerUnreachable(
+                    f"FHIR server {self.base_url} unreachable ({where}): {reason}{_tries(state)}"
+                ) from exc
+            self.requests_sent += 1
+            status = response.status_code
+            log.debug("%s -> %s", where, status)
+            if status == 401 and not reauthenticated and hasattr(self.session.auth, "invalidate"):
+                log.info("%s -> 401: refreshing the access token once", where)
+                self.session.auth.invalidate()
+                reauthenticated = True
+                response.close()
+                continue
+            if status in statuses and (
+                self._wait(state, where, str(status), response.headers.get("Retry-After")) is not None
+            ):
+                response.close()
+                continue
+            if check and (status >= 500 or status == 429):
+                raise ServerUnreachable(
+                    f"FHIR server answered {status} to {where}{_tries(state)}: "
+                    f"{outcome_text(_body(response))}"
+                )
+            if check and status >= 400:
+                raise _rejected(where, response)
+            return response
+
+    def _wait(
+        self, state: RetryState, where: str, reason: str, retry_after: str | None = None
+    ) -> float | None:
+        delay = state.wait(reason, retry_after)
+        if delay is not None:
+            log.warning("%s: %s, retry %d in %.1f s", where, reason, state.failures, delay)
+        return delay
+
+    # -- capabilities -----------------------------------------------------------------------------
+    def capabilities(self) -> dict[str, Any]:
+        """The server's CapabilityStatement, read once per client."""
+        if self._statement is None:
+            self._statement = self.request("GET", "metadata").json()
+        return self._statement
+
+    def require(self, *features: str) -> Capabilities:
+        """Fail early (CapabilityError, exit 2) unless the server is R4 and has `features`
+        ("transaction", "export"), naming what is missing. /metadata is read once per client."""
+        if self._capabilities is not None and not self._capabilities.missing(features):
+            return self._capabilities
+        self._capabilities = check(self.capabilities(), features, self.base_url)
+        return self._capabilities
 
     # -- reads ------------------------------------------------------------------------------------
-    def capabilities(self) -> dict[str, Any]:
-        return self.request("GET", "metadata").json()
-
     def read(self, resource_type: str, resource_id: str) -> Resource | None:
         try:
             return self.request("GET", f"{resource_type}/{resource_id}").json()
@@ -107,70 +227,193 @@ class FhirClient:
             raise
 
     def search_pages(self, resource_type: str, params: dict[str, Any] | None = None) -> Iterator[dict]:
-        """Each Bundle page of a search, following `next` links."""
+        """Each Bundle page of a search, following `next` links (`_count` = page_size unless given)."""
         query = {"_count": self.page_size, **(params or {})}
         page = self.request("GET", resource_type, params=query).json()
+        seen: set[str] = set()
         while True:
             yield page
             next_url = next(
                 (link["url"] for link in page.get("link", []) if link.get("relation") == "next"), None
             )
-            if not next_url:
+            if not next_url or next_url in seen:
                 return
+            seen.add(next_url)
             page = self.request("GET", next_url).json()
+
+    def search_entries(
+        self, resource_type: str, params: dict[str, Any] | None = None
+    ) -> Iterator[tuple[str, Resource]]:
+        """(search mode, resource) of every entry on every page: `match`, or `include` for
+        `_include`/`_revinclude` results. OperationOutcome entries (`outcome`) are skipped."""
+        for page in self.search_pages(resource_type, params):
+            for entry in page.get("entry", []):
+                mode = (entry.get("search") or {}).get("mode", "match")
+                if "resource" in entry and mode != "outcome":
+                    yield mode, entry["resource"]
 
     def search(self, resource_type: str, params: dict[str, Any] | None = None) -> Iterator[Resource]:
         """Every matching resource (search-mode `match`), across all pages."""
-        for page in self.search_pages(resource_type, params):
-            for entry in page.get("entry", []):
-                if (entry.get("search") or {}).get("mode", "match") == "match" and "resource" in entry:
-                    yield entry["resource"]
+        for mode, resource in self.search_entries(resource_type, params):
+            if mode == "match":
+                yield resource
 
     def count(self, resource_type: str, params: dict[str, Any] | None = None) -> int:
         query = {"_summary": "count", **(params or {})}
         return int(self.request("GET", resource_type, params=query).json().get("total", 0))
 
     # -- writes -----------------------------------------------------------------------------------
-    def put(self, resource: Resource) -> Resource:
+    def put(self, resource: Resource, if_match: str | bool | None = None) -> Resource:
+        """Create or update one resource by id. `if_match=True` sends its meta.versionId as If-Match,
+        so a concurrent change makes the server refuse (409/412) instead of being overwritten."""
+        if self.check_capabilities:
+            self.require()
+        headers = {"Content-Type": FHIR_JSON}
+        if if_match is True:
+            version = (resource.get("meta") or {}).get("versionId")
+            if not version:
+                raise ValueError(f"{resource['resourceType']}/{resource['id']} has no meta.versionId")
+            headers["If-Match"] = etag(str(version))
+        elif if_match:
+            headers["If-Match"] = etag(str(if_match))
         return self.request(
-            "PUT",
-            f"{resource['resourceType']}/{resource['id']}",
-            json=resource,
-            headers={"Content-Type": FHIR_JSON},
+            "PUT", f"{resource['resourceType']}/{resource['id']}", json=resource, headers=headers
         ).json()
 
     def transaction(
         self,
-        resources: Sequence[Resource],
+        resources: Sequence[Resource | Entry],
         chunk_size: int = 200,
         on_chunk: Callable[[int], None] | None = None,
+        *,
+        version_aware: bool = False,
     ) -> TransactionResult:
-        """PUT every resource by id in transaction bundles of `chunk_size` (each bundle atomic)."""
+        """Write `resources` in transaction bundles of at most `chunk_size` entries (each bundle atomic).
+
+        Resources with an id are `PUT Type/id` (If-Match their meta.versionId with `version_aware`),
+        those without are `POST`ed under a urn:uuid; entries linked by urn:uuid references share a bundle.
+        """
+        if self.check_capabilities and resources:
+            self.require("transaction")
+        entries = [Entry.of(item, version_aware) for item in resources]
+        chunks = list(chunk_entries(entries, chunk_size))
         result = TransactionResult()
-        for start in range(0, len(resources), chunk_size):
-            chunk = resources[start : start + chunk_size]
+        for number, chunk in enumerate(chunks, 1):
             bundle = {
                 "resourceType": "Bundle",
                 "type": "transaction",
-                "entry": [
-                    {
-                        "fullUrl": f"{self.base_url}/{r['resourceType']}/{r['id']}",
-                        "resource": r,
-                        "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"},
-                    }
-                    for r in chunk
-                ],
+                "entry": [e.bundle_entry(self.base_url) for e in chunk],
             }
-            response = self.request("POST", "", json=bundle, headers={"Content-Type": FHIR_JSON}).json()
-            for entry in response.get("entry", []):
+            try:
+                response = self.request(
+                    "POST",
+                    "",
+                    data=json.dumps(bundle, ensure_ascii=False).encode("utf-8"),
+                    headers={"Content-Type": f"{FHIR_JSON}; charset=utf-8"},
+                    idempotent=all(e.idempotent for e in chunk),
+                ).json()
+            except FhirRejected as exc:
+                raise _transaction_rejected(exc, chunk, number, len(chunks)) from exc
+            except ServerUnreachable as exc:
+                done = len(result.statuses)
+                safe = (
+                    "re-sending is safe" if all(e.idempotent for e in entries) else "check before re-sending"
+                )
+                raise ServerUnreachable(
+                    f"{exc} [bundle {number} of {len(chunks)}; {done} of {len(entries)} entries written "
+                    f"before it; {safe}]"
+                ) from exc
+            answers = response.get("entry", [])
+            for sent, entry in zip(chunk, answers, strict=False):
                 answer = entry.get("response", {})
                 result.statuses.append(answer.get("status", ""))
                 result.locations.append(answer.get("location", ""))
+                result.entries.append(sent.label if sent.method != "POST" else sent.full_url)
+                if sent.method == "POST" and answer.get("location"):
+                    result.resolved[sent.full_url] = versionless(answer["location"])
+            result.bundles += 1
             if on_chunk:
                 on_chunk(len(chunk))
         return result
 
 
+# -- helpers ---------------------------------------------------------------------------------------
+def _safe_path(path: str) -> str:
+    """The path without its query (identifiers in queries can be PHI) nor the base URL."""
+    return path.split("?", 1)[0] or "/"
+
+
+def _tries(state: RetryState) -> str:
+    return f" (after {state.failures} attempts, {state.elapsed:.0f} s)" if state.failures > 1 else ""
+
+
+def _not_sent(exc: requests.RequestException) -> bool:
+    """True when the request surely never reached the server (safe to retry even a create)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, NewConnectionError)
+
+
+def _body(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return response.text
+
+
+_HINTS = {
+    401: "authentication failed: check the auth settings and the secret they point to",
+    403: "forbidden: the credentials lack the permission (scope) for this",
+    409: "conflict: the resource changed on the server since the version sent (If-Match), or a "
+    "concurrent write",
+    412: "precondition failed: the resource changed on the server since the version sent (If-Match)",
+}
+
+
+def _rejected(where: str, response: requests.Response) -> FhirRejected:
+    body = _body(response)
+    text = outcome_text(body)
+    hint = _HINTS.get(response.status_code)
+    return FhirRejected(
+        f"FHIR server rejected {where} ({response.status_code}): {text}" + (f" [{hint}]" if hint else ""),
+        status=response.status_code,
+        outcome=text,
+        body=body,
+    )
+
+
+def _transaction_rejected(
+    exc: FhirRejected, chunk: Sequence[Entry], number: int, total: int
+) -> TransactionRejected:
+    resource, extra = locate_failing_entry(exc.body, chunk)
+    text = exc.outcome or ""
+    where = f" at {resource}" if resource else ""
+    hint = _HINTS.get(exc.status or 0)
+    message = (
+        f"FHIR server rejected transaction bundle {number} of {total} ({len(chunk)} entries, nothing of it "
+        f"written){where} ({exc.status}): {text}{extra}" + (f" [{hint}]" if hint else "")
+    )
+    return TransactionRejected(message, exc.status, text, exc.body, resource)
+
+
 def client_for(settings: Any) -> FhirClient:
-    """The client for the configured server (auth and TLS settings applied)."""
-    return FhirClient(settings.fhir_url, timeout=settings.timeout_seconds, page_size=settings.page_size)
+    """The client for the configured server: auth, TLS, timeouts, paging and retry budget applied."""
+    from adapter.fhir.auth import build_auth
+    from adapter.fhir.session import build_session
+
+    tls = getattr(settings, "tls", None)
+    session = build_session(tls)
+    auth = getattr(settings, "auth", None)
+    if auth is not None:
+        session.auth = build_auth(auth, settings.fhir_url, build_session(tls), settings.timeout_seconds)
+    sync = getattr(settings, "sync", None)
+    budget = getattr(sync, "retry_budget_seconds", 120.0)
+    return FhirClient(
+        settings.fhir_url,
+        session=session,
+        timeout=settings.timeout_seconds,
+        page_size=settings.page_size,
+        retry=RetryPolicy(budget_seconds=budget),
+        check_capabilities=True,
+    )
