@@ -10,10 +10,11 @@ from enum import StrEnum
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from adapter.cli_common import JsonOption, app_context, console, emit_json, exit_code_for
 from adapter.converters import ConvertContext, converter
-from adapter.errors import ConfigError
+from adapter.errors import ConfigError, ServerUnreachable
 from adapter.fhir.client import client_for
 from adapter.model import Conversion
 from adapter.ndjson import merge_accounts, merge_resources
@@ -129,9 +130,20 @@ def ingest(
     """Convert inputs and push them to the FHIR server in transaction bundles."""
     conversion = run_conversion(ctx, kind.value, paths, roster)
     settings = app_context(ctx).settings
-    result = push(
-        client_for(settings), conversion.resources, settings.sync.bundle_size, f"ingest {kind.value}"
-    )
+    try:
+        result = push(
+            client_for(settings), conversion.resources, settings.sync.bundle_size, f"ingest {kind.value}"
+        )
+    except ServerUnreachable as exc:  # design: queued in the outbox if the server is down
+        from adapter.sync import queue_unsent
+
+        queued = queue_unsent(settings, conversion.resources, f"ingest {kind.value}")
+        console.print(
+            f"[yellow]warning:[/] {escape(str(exc))}; {queued} resource(s) queued in the outbox "
+            "for the next `adapter sync`",
+            highlight=False,
+        )
+        raise typer.Exit(report(conversion, as_json, {"created": 0, "sent": 0, "queued": queued})) from None
     raise typer.Exit(report(conversion, as_json, {"created": result.created, "sent": len(result.statuses)}))
 
 
