@@ -1,4 +1,4 @@
-"""`adapter demo generate`: the synthetic trial and hospital feed (adapter/demo/), for tests, demos and
+"""`adapter demo generate|send`: the synthetic trial and hospital feed (adapter/demo/), for tests, demos and
 benchmarks. No real patient data ever enters the repository; this makes data that behaves like it.
 """
 
@@ -8,9 +8,16 @@ import shutil
 from pathlib import Path
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
-from adapter.cli_common import JsonOption, app_context, console, emit_json
+from adapter.cli_common import JsonOption, app_context, console, emit_json, fail
 from adapter.demo.generate import OUTPUTS, generate
 from adapter.demo.params import load_params
 from adapter.errors import ConfigError
@@ -118,6 +125,35 @@ def generate_command(
         + (f"; feed/ {summary['feed_messages']} messages" if hospital_feed else "")
     )
     console.print(f"  {summary['deliberate_faults']} deliberate faults, listed in {out / 'manifest.json'}")
+
+
+@demo_app.command("send")
+def send_command(
+    paths: list[Path] = typer.Argument(..., help="HL7 files or folders to send."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Listener address."),
+    port: int = typer.Option(2575, "--port", help="Listener port."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Send HL7 messages over MLLP as an interface engine would, one ACK awaited per message."""
+    from adapter.cli_convert import expand_paths
+    from adapter.mllp.sender import messages_in, send_messages
+
+    messages = messages_in(expand_paths(paths))
+    with Progress(
+        TextColumn("[bold]MLLP send"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as progress:
+        task = progress.add_task("send", total=len(messages))
+        try:
+            report = send_messages(messages, host, port, on_ack=lambda _code: progress.advance(task))
+        except OSError as exc:
+            fail(f"cannot send to {host}:{port}: {exc}")
+    if as_json:
+        emit_json({"sent": report.sent, "acks": report.codes, "not_accepted": report.not_accepted})
+    else:
+        codes = ", ".join(f"{n} {code}" for code, n in sorted(report.codes.items()))
+        console.print(f"sent {report.sent} messages over MLLP to {host}:{port}: {codes}", highlight=False)
+        for control, code in report.not_accepted:
+            console.print(f"  [yellow]{code}[/] for message {control}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
