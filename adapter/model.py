@@ -7,6 +7,7 @@ for a hospital feed. Tests validate every produced resource with fhir.resources'
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 Resource = dict[str, Any]
@@ -70,3 +71,23 @@ class Conversion:
         for account in self.accounts:
             out[account.outcome] = out.get(account.outcome, 0) + 1
         return out
+
+
+def source_time(resource: Resource) -> str:
+    """The source's own time of a version (converters put it in meta.lastUpdated; "" when unknown)."""
+    return (resource.get("meta") or {}).get("lastUpdated") or ""
+
+
+def supersedes(candidate: Resource, kept: Resource) -> bool:
+    """Whether a version that arrived later replaces the one kept: yes unless its source time is older.
+
+    A preliminary result re-sent after its final (an interface engine replaying its queue) must not
+    overwrite the final; equal or unknown times keep the arrival order.
+    """
+    new, old = source_time(candidate), source_time(kept)
+    if not new or not old:
+        return True
+    try:  # instants with different offsets compare as instants, not as text
+        return datetime.fromisoformat(new) >= datetime.fromisoformat(old)
+    except (ValueError, TypeError):  # not an instant, or naive vs aware: the text order
+        return new >= old

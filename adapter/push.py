@@ -8,7 +8,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from adapter.cli_common import console
 from adapter.fhir.client import FhirClient, TransactionResult
-from adapter.model import Resource
+from adapter.model import Resource, supersedes
 
 # Referenced resources first, so one bundle never points at something a later bundle creates.
 _TYPE_ORDER = [
@@ -37,10 +37,14 @@ def dependency_order(resources: Sequence[Resource]) -> list[Resource]:
 
 
 def dedupe(resources: Sequence[Resource]) -> list[Resource]:
-    """One entry per Type/id (a transaction may not name the same resource twice); the last wins."""
+    """One entry per Type/id (a transaction may not name the same resource twice): the version with the
+    latest source time, the later arrival on a tie."""
     by_key: dict[str, Resource] = {}
     for resource in resources:
-        by_key[f"{resource['resourceType']}/{resource['id']}"] = resource
+        key = f"{resource['resourceType']}/{resource['id']}"
+        kept = by_key.get(key)
+        if kept is None or supersedes(resource, kept):
+            by_key[key] = resource
     return list(by_key.values())
 
 

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from adapter.errors import ConfigError
-from adapter.model import Resource
+from adapter.model import Resource, source_time, supersedes
 from adapter.store.records import (
     Batch,
     DeadLetter,
@@ -270,7 +270,27 @@ class Store:
                 if start > 0:
                     cut = start
             rows = rows[:cut]
-        return dedupe_batch(rows)
+        batch = dedupe_batch(rows)
+        stale = [r for r in batch.rows if self._older_than_sent(r)]
+        if stale:  # with the even older versions of the same resources in this batch
+            keys = {r.key for r in stale}
+            batch.rows = [r for r in batch.rows if r.key not in keys]
+            batch.stale = stale + [r for r in batch.superseded if r.key in keys]
+            batch.superseded = [r for r in batch.superseded if r.key not in keys]
+        return batch
+
+    def _older_than_sent(self, row: OutboxRow) -> bool:
+        """Whether the server already has a newer version (by source time) of this row's resource from
+        us: a replayed preliminary must not overwrite the final sent in an earlier run."""
+        resource = row.resource()
+        if not source_time(resource):
+            return False
+        sent = self.conn.execute(
+            "SELECT body FROM outbox WHERE resource_type = ? AND resource_id = ? AND status = 'sent' "
+            "ORDER BY id DESC LIMIT 1",
+            (row.resource_type, row.resource_id),
+        ).fetchone()
+        return sent is not None and not supersedes(resource, json.loads(sent[0]))
 
     def mark_sent(self, rows: Sequence[OutboxRow], superseded: Sequence[OutboxRow] = ()) -> None:
         """The server confirmed these rows: settle them and finish inputs with nothing left queued."""
@@ -443,10 +463,13 @@ class Store:
 
 
 def dedupe_batch(rows: Sequence[OutboxRow]) -> Batch:
-    """One row per Type/id (a transaction may not name a resource twice); the newest version wins."""
+    """One row per Type/id (a transaction may not name a resource twice): the newest version by source
+    time, the later row on a tie (see adapter.model.supersedes)."""
     last: dict[str, OutboxRow] = {}
     for row in rows:
-        last[row.key] = row
+        kept = last.get(row.key)
+        if kept is None or supersedes(row.resource(), kept.resource()):
+            last[row.key] = row
     keep = {r.id for r in last.values()}
     return Batch(rows=[r for r in rows if r.id in keep], superseded=[r for r in rows if r.id not in keep])
 

@@ -78,6 +78,9 @@ class Batch:
 
     rows: list[OutboxRow]
     superseded: list[OutboxRow] = field(default_factory=list)
+    # older (by source time) than the version of the same resource already sent to the server: a
+    # preliminary result replayed after its final; settled without being sent
+    stale: list[OutboxRow] = field(default_factory=list)
 
     @property
     def row_ids(self) -> list[int]:

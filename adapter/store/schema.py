@@ -119,3 +119,5 @@ def migrate(conn: sqlite3.Connection) -> None:
         )
     if version < 1:
         conn.executescript(f"BEGIN IMMEDIATE;{_V1}PRAGMA user_version = {SCHEMA_VERSION};COMMIT;")
+    # the version last sent of a resource (for stale replays); idempotent, so older files get it too
+    conn.execute("CREATE INDEX IF NOT EXISTS outbox_key ON outbox(resource_type, resource_id, status)")

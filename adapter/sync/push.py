@@ -133,7 +133,15 @@ class OutboxPusher:
             batch = self.store.next_batch(self.bundle_size, after)
             if batch is None:
                 return
-            after = max(r.id for r in (*batch.rows, *batch.superseded))
+            after = max(r.id for r in (*batch.rows, *batch.superseded, *batch.stale))
+            if batch.stale:
+                self.store.mark_sent([], batch.stale)
+                self.report.superseded += len(batch.stale)
+                event(log, "sync.stale-skipped", resources=len(batch.stale))
+                if self.on_rows:
+                    self.on_rows(len(batch.stale))
+            if not batch.rows:
+                continue
             older: dict[str, list[OutboxRow]] = defaultdict(list)
             for row in batch.superseded:
                 older[row.key].append(row)

@@ -126,6 +126,48 @@ def test_a_batch_names_each_resource_once_newest_wins(store):
     assert store.item(first.id).status == "done" and store.item(second.id).status == "done"
 
 
+def test_a_preliminary_replayed_after_its_final_does_not_win_the_batch(store):
+    final = {**_obs(1, 6.0), "status": "final", "meta": {"lastUpdated": "2024-03-01T12:00:00+07:00"}}
+    prelim = {**_obs(1, 5.0), "status": "preliminary", "meta": {"lastUpdated": "2024-03-01T04:30:00Z"}}
+    with store.transaction():
+        store.add_message(_message(1))
+        store.add_message(_message(2))
+    first, second = store.pending_items()
+    store.record_conversion(first, [final], {})
+    store.record_conversion(second, [prelim], {})  # arrives later, but was sent by the lab earlier
+    batch = store.next_batch(10)
+    assert [r.resource()["status"] for r in batch.rows] == ["final"]
+    assert [r.resource()["status"] for r in batch.superseded] == ["preliminary"]
+
+
+def test_a_preliminary_replayed_after_its_final_was_sent_is_settled_not_sent(store):
+    def obs(status: str, value: float, when: str) -> dict:
+        return {**_obs(1, value), "status": status, "meta": {"lastUpdated": when}}
+
+    with store.transaction():
+        for n in (1, 2, 3):
+            store.add_message(_message(n))
+    first, second, third = store.pending_items()
+    store.record_conversion(first, [obs("final", 6.0, "2024-03-01T12:00:00+07:00")], {})
+    batch = store.next_batch(10)
+    store.mark_sent(batch.rows)  # an earlier run sent the final
+    store.record_conversion(second, [obs("preliminary", 5.0, "2024-03-01T09:00:00+07:00")], {})
+    store.record_conversion(third, [obs("preliminary", 5.5, "2024-03-01T10:00:00+07:00"), _obs(2)], {})
+    batch = store.next_batch(10)
+    assert [r.key for r in batch.rows] == ["Observation/obs-2"]
+    assert sorted(r.resource()["valueQuantity"]["value"] for r in batch.stale) == [5.0, 5.5]
+    assert batch.superseded == []
+    store.mark_sent(batch.rows, batch.stale)
+    assert store.next_batch(10) is None
+    assert store.item(second.id).status == "done" and store.item(third.id).status == "done"
+    # a correction (newer) after the final is sent as usual
+    with store.transaction():
+        store.add_message(_message(4))
+    (fourth,) = store.pending_items()
+    store.record_conversion(fourth, [obs("corrected", 7.0, "2024-03-02T08:00:00+07:00")], {})
+    assert [r.resource()["status"] for r in store.next_batch(10).rows] == ["corrected"]
+
+
 def test_push_dead_letter_and_retry_reconverts_the_item(store):
     with store.transaction():
         item_id = store.add_message(_message(1))

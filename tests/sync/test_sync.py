@@ -66,6 +66,24 @@ def test_a_corrected_result_updates_the_same_observation(tmp_path, fake):
     assert fake.resources == expected
 
 
+def test_a_preliminary_replayed_in_a_later_run_does_not_overwrite_the_final(tmp_path, fake):
+    glucose = (("GLU-F", "Glucose", "7.9", "mmol/L"),)
+    prelim = oru("P1", filler="ORD1", status="P", results=glucose, when="20190701080000")
+    final = oru("F1", filler="ORD1", status="F", results=glucose, when="20190701093000")
+    settings, expected = _prepare(tmp_path, fake, [final])
+    assert sync_once(settings).exit_code == 0
+    final_state = dict(fake.resources)
+    receive(settings, [prelim])  # an interface engine replays its queue: the older message comes again
+    report = sync_once(settings)
+    assert report.exit_code == 0 and report.complete
+    observations = [v for k, v in fake.resources.items() if k.startswith("Observation/")]
+    assert [o["status"] for o in observations] == ["final"]
+    assert {k: v for k, v in fake.resources.items() if not k.startswith("Provenance/")} == {
+        k: v for k, v in final_state.items() if not k.startswith("Provenance/")
+    }
+    assert store_rows(settings, "SELECT DISTINCT status FROM inbox") == [("done",)]
+
+
 def test_a_refused_resource_goes_to_dead_letters_with_the_outcome_and_the_rest_arrives(tmp_path, fake):
     messages = lab_messages(6)
     settings, expected = _prepare(tmp_path, fake, messages, bundle_size=50)
