@@ -9,13 +9,14 @@ contrasts, not randomised treatment effects.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from adapter.endpoints.dataset import Analysis, EndpointRow
+from adapter.endpoints.tdist import t_quantile, t_two_sided_p
 
 
 @dataclass(slots=True)
@@ -58,7 +59,7 @@ def ancova(
     if sigma2 <= 0:
         return "no residual variance"
     cov = sigma2 * np.linalg.inv(x.T @ x)
-    tcrit = float(stats.t.ppf(0.5 + confidence / 2, df))
+    tcrit = t_quantile(0.5 + confidence / 2, df)
     mean_base = float(baseline.mean())
     ref_lsmean = float(beta[0] + beta[1] * mean_base)
     out: dict[str, dict[str, float]] = {}
@@ -70,7 +71,7 @@ def ancova(
             "estimate": est,
             "ci_low": est - tcrit * se,
             "ci_high": est + tcrit * se,
-            "p_value": float(2 * stats.t.sf(abs(t), df)),
+            "p_value": t_two_sided_p(t, df),
             "df": float(df),
             "lsmean": ref_lsmean + est,
             "lsmean_reference": ref_lsmean,
@@ -83,14 +84,17 @@ def welch(a: np.ndarray, b: np.ndarray, confidence: float) -> dict[str, float] |
         return "fewer than 2 subjects in an arm"
     if np.var(a) == 0 and np.var(b) == 0:
         return "no variance in either arm"
-    res = stats.ttest_ind(a, b, equal_var=False)
-    ci = res.confidence_interval(confidence_level=confidence)
+    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    se = math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))  # Welch-Satterthwaite
+    estimate = float(a.mean() - b.mean())
+    half = t_quantile(0.5 + confidence / 2, df) * se
     return {
-        "estimate": float(a.mean() - b.mean()),
-        "ci_low": float(ci.low),
-        "ci_high": float(ci.high),
-        "p_value": float(res.pvalue),
-        "df": float(res.df),
+        "estimate": estimate,
+        "ci_low": estimate - half,
+        "ci_high": estimate + half,
+        "p_value": t_two_sided_p(estimate / se, df),
+        "df": float(df),
     }
 
 

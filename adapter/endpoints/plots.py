@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import base64
 import io
+import multiprocessing
+import os
 from collections import defaultdict
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 
 import matplotlib
 
@@ -142,6 +145,32 @@ def parameter_figure(analysis: Analysis, summary: Sequence[SummaryRow], param_id
         )
     fig.suptitle(f"{param.name}", fontsize=12, fontweight="bold", y=0.99)
     return _png(fig)
+
+
+_JOB: tuple[Analysis, Sequence[SummaryRow]] | None = None
+
+
+def _parameter_job(param_id: str) -> str:
+    assert _JOB is not None
+    return parameter_figure(_JOB[0], _JOB[1], param_id)
+
+
+def parameter_figures(
+    analysis: Analysis, summary: Sequence[SummaryRow], param_ids: Sequence[str], workers: int | None = None
+) -> dict[str, str]:
+    """Every parameter's figure, drawn side by side in forked worker processes when the machine has
+    several cores: rendering is most of the report's time and holds the GIL. Workers inherit the analysis
+    by fork (nothing is pickled but the PNGs); where fork is not available they are drawn one by one."""
+    global _JOB
+    workers = min(workers or os.cpu_count() or 1, len(param_ids))
+    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return {p: parameter_figure(analysis, summary, p) for p in param_ids}
+    _JOB = (analysis, summary)
+    try:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            return dict(zip(param_ids, pool.map(_parameter_job, param_ids), strict=True))
+    finally:
+        _JOB = None
 
 
 @matplotlib.rc_context(_RC)

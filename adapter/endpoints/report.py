@@ -18,7 +18,7 @@ from adapter.endpoints.comparisons import ComparisonRow
 from adapter.endpoints.dataset import NOT_DUE, OUT_OF_WINDOW, UNSCHEDULED, Analysis, unit_label
 from adapter.endpoints.homa import INSULIN_TREATED
 from adapter.endpoints.output import fmt_p
-from adapter.endpoints.plots import ae_figure, arm_colours, parameter_figure
+from adapter.endpoints.plots import ae_figure, arm_colours, parameter_figures
 from adapter.endpoints.summary import SummaryRow
 
 CSS = """
@@ -91,6 +91,7 @@ class _Report:
         self.cfg = self.a.config
         self.colours = arm_colours(self.a)
         self.arms = list(self.study.arms)
+        self.figures: dict[str, str] = {}
 
     def decimals(self, param: str) -> int:
         return self.cfg.output.display_decimals.get(param, 2)
@@ -384,7 +385,7 @@ class _Report:
                 f"{undefined} visit(s) had a same-day pair but an "
                 "undefined index (glucose \u2264 3.5 mmol/L).</p>"
             )
-        figure = parameter_figure(self.a, self.i.summary, param_id)
+        figure = self.figures[param_id]
         title = f"{esc(p.name)} \u2014 {esc(p.id)}" + (f", {esc(unit)}" if unit else "")
         return (
             f"<div class='param' id='p-{esc(p.id)}'><h3>{title}</h3>{table}{flagged}"
@@ -394,6 +395,7 @@ class _Report:
 
     def results(self) -> str:
         links = " ".join(f"<a href='#p-{esc(p.id)}'>{esc(p.id)}</a>" for p in self.study.parameters)
+        self.figures = parameter_figures(self.a, self.i.summary, [p.id for p in self.study.parameters])
         return (
             "<h2 id='results'>Results by parameter</h2><nav>"
             + links

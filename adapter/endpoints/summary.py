@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from adapter.endpoints.dataset import Analysis, EndpointRow
+from adapter.endpoints.tdist import t_quantile
 
 VARIABLES = ("value", "change")
 
@@ -61,7 +61,7 @@ def describe(values: Sequence[float], method: str, confidence: float) -> dict[st
     if n >= 2:
         sd = float(arr.std(ddof=1))
         out["sd"] = sd
-        half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * sd / math.sqrt(n)
+        half = t_quantile(0.5 + confidence / 2, n - 1) * sd / math.sqrt(n)
         out["ci_low"], out["ci_high"] = mean - half, mean + half
     return out
 

@@ -72,6 +72,7 @@ def test_a_preliminary_replayed_in_a_later_run_does_not_overwrite_the_final(tmp_
     final = oru("F1", filler="ORD1", status="F", results=glucose, when="20190701093000")
     settings, expected = _prepare(tmp_path, fake, [final])
     assert sync_once(settings).exit_code == 0
+    assert fake.resources == expected
     final_state = dict(fake.resources)
     receive(settings, [prelim])  # an interface engine replays its queue: the older message comes again
     report = sync_once(settings)
