@@ -52,6 +52,10 @@ class MedicationConfig(_Strict):
     insulin_dose_units: list[str]
     excluded_statuses: list[str] = []
     component_extension: str | None = None
+    # one course can arrive by several channels: which one counts when they overlap (see medications.py)
+    source_extension: str | None = None
+    source_priority: list[str] = []
+    drug_systems: list[str] = []
 
 
 class HomaConfig(_Strict):

@@ -313,7 +313,7 @@ class _Builder:
                 row.reason = "no rule derives this medication parameter"
                 rows.append(row)
                 continue
-            dose = medications.insulin_daily_dose(meds, target)
+            dose = medications.insulin_daily_dose(meds, target, cfg.source_priority)
             if param.id == cfg.insulin_dose_per_kg_param:
                 weight = medications.latest_weight(self.weights.get(subject.subject_id, []), target)
                 dose = medications.dose_per_kg(dose, weight, target)
@@ -335,7 +335,13 @@ class _Builder:
                 )
                 continue
             self.analysis.regimens.append(
-                (subject, visit, target, medications.regimen_on(meds, target), None)
+                (
+                    subject,
+                    visit,
+                    target,
+                    medications.regimen_on(meds, target, self.config.medications.source_priority),
+                    None,
+                )
             )
 
     # -- baseline and change -----------------------------------------------------------------------

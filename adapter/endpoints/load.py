@@ -370,7 +370,23 @@ class _Loader:
             frequency_per_day=per_day,
             route=route,
             dose_problem=problem,
+            source=self._med_source(ms),
+            drug_key=next(
+                (
+                    c
+                    for system in cfg.drug_systems
+                    if (c := code_in(concept, extension_url(self.study, system)))
+                ),
+                None,
+            ),
         )
+
+    def _med_source(self, ms: Resource) -> str | None:
+        name = self.config.medications.source_extension
+        if not name:
+            return None
+        url = extension_url(self.study, name)
+        return next((e.get("valueCode") for e in ms.get("extension") or [] if e.get("url") == url), None)
 
     # -- adverse events ----------------------------------------------------------------------------
     def load_adverse_events(self) -> None:

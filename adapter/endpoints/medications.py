@@ -4,6 +4,12 @@ antidiabetic regimen at each visit's target date.
 A statement is active on a date when start <= date <= end (no end = still taken). INSDOSE sums dose x
 times per day over the insulin statements active on the target date (Day 1 for the baseline); a subject on
 no insulin has INSDOSE 0. INSDOSEKG divides by the latest body weight on or before that date.
+
+One drug counts once per date. The same course often reaches the server twice: the HIS export and the
+pharmacy's RDE messages, or the monthly BHYT claims whose refills overlap, or two dose periods that share
+their boundary day. So, per drug (its identity across channels: the site drug code, else ATC, else the
+name) and date: only the channel first in `source_priority` among those that have it active counts, and
+within that channel the statement started last (the current order or refill). Different drugs add up.
 """
 
 from __future__ import annotations
@@ -29,17 +35,38 @@ def active_on(statement: MedStatement, day: date) -> bool | None:
     return statement.start <= day and (statement.end is None or day <= statement.end)
 
 
-def insulin_daily_dose(meds: Iterable[MedStatement], day: date) -> DoseValue:
+def current_statements(
+    meds: Iterable[MedStatement], day: date, priority: Sequence[str] = ()
+) -> list[MedStatement]:
+    """The statements that count on `day`: one per drug (see the module docstring), by resource id."""
+    rank = {source: i for i, source in enumerate(priority)}
+    best: dict[str, MedStatement] = {}
+    for m in meds:
+        if not active_on(m, day):
+            continue
+        key = (rank.get(m.source or "", len(rank)), m.source or "")
+        kept = best.get(m.identity)
+        if kept is None:
+            best[m.identity] = m
+            continue
+        kept_key = (rank.get(kept.source or "", len(rank)), kept.source or "")
+        if key < kept_key or (key == kept_key and (m.start, m.resource_id) > (kept.start, kept.resource_id)):
+            best[m.identity] = m
+    return sorted(best.values(), key=lambda m: m.resource_id)
+
+
+def insulin_daily_dose(meds: Iterable[MedStatement], day: date, priority: Sequence[str] = ()) -> DoseValue:
     """Total daily insulin on `day` (IU/d); unknown (with the reason) if an active statement lacks a dose."""
+    insulin = [m for m in meds if m.drug_class == "insulin"]
+    for m in sorted(insulin, key=lambda m: m.resource_id):
+        if active_on(m, day) is None:
+            return DoseValue(
+                None, (f"MedicationStatement/{m.resource_id}",), "an insulin statement has no start date"
+            )
     total = 0.0
     ids: list[str] = []
-    for m in sorted((m for m in meds if m.drug_class == "insulin"), key=lambda m: m.resource_id):
-        active = active_on(m, day)
-        if active is False:
-            continue
+    for m in current_statements(insulin, day, priority):
         ref = f"MedicationStatement/{m.resource_id}"
-        if active is None:
-            return DoseValue(None, (ref,), "an insulin statement has no start date")
         if m.daily_dose is None:
             return DoseValue(None, (ref,), f"insulin daily dose unknown: {m.dose_problem or 'no dose'}")
         total += m.daily_dose
@@ -76,6 +103,6 @@ class Regimen:
         return len({a for m in self.drugs for a in (m.agents or (m.drug.casefold(),))})
 
 
-def regimen_on(meds: Sequence[MedStatement], day: date) -> Regimen:
-    drugs = [m for m in meds if m.drug_class != "other" and active_on(m, day)]
+def regimen_on(meds: Sequence[MedStatement], day: date, priority: Sequence[str] = ()) -> Regimen:
+    drugs = current_statements((m for m in meds if m.drug_class != "other"), day, priority)
     return Regimen(tuple(sorted(drugs, key=lambda m: (m.drug_class, m.drug.casefold(), m.resource_id))))

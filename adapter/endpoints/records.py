@@ -98,6 +98,12 @@ class MedStatement:
     frequency_per_day: float | None
     route: str | None
     dose_problem: str | None = None
+    source: str | None = None  # the channel it came by (medication-source extension): his-csv, bhyt-xml2...
+    drug_key: str | None = None  # the drug's identity across channels (site drug code, else RxNorm/ATC)
+
+    @property
+    def identity(self) -> str:
+        return self.drug_key or self.atc or self.drug.casefold()
 
 
 @dataclass(slots=True)

@@ -77,6 +77,8 @@ def statement(
     daily: float | None,
     cls: str = "insulin",
     agents: tuple[str, ...] = ("A10AE04",),
+    source: str | None = None,
+    drug_key: str | None = None,
 ) -> MedStatement:
     return MedStatement(
         "S",
@@ -94,6 +96,8 @@ def statement(
         1.0,
         None,
         None if daily is not None else "no dose quantity",
+        source,
+        drug_key,
     )
 
 
@@ -108,8 +112,8 @@ def test_active_on_is_inclusive_and_open_ended() -> None:
 def test_insulin_daily_dose_sums_active_insulins_only() -> None:
     meds = [
         statement("glargine", date(2024, 1, 1), None, 20),
-        statement("aspart", date(2024, 2, 1), date(2024, 2, 29), 18),
-        statement("metformin", date(2024, 1, 1), None, 2000, cls="oral"),
+        statement("aspart", date(2024, 2, 1), date(2024, 2, 29), 18, agents=("A10AB05",)),
+        statement("metformin", date(2024, 1, 1), None, 2000, cls="oral", agents=("A10BA02",)),
     ]
     assert medications.insulin_daily_dose(meds, date(2024, 1, 15)).value == 20
     both = medications.insulin_daily_dose(meds, date(2024, 2, 15))
@@ -118,6 +122,72 @@ def test_insulin_daily_dose_sums_active_insulins_only() -> None:
     assert medications.insulin_daily_dose([], date(2024, 1, 1)).value == 0.0  # no insulin: 0, not missing
     unknown = medications.insulin_daily_dose([statement("x", date(2024, 1, 1), None, None)], date(2024, 1, 2))
     assert unknown.value is None and unknown.reason.startswith("insulin daily dose unknown")  # type: ignore[union-attr]
+
+
+PRIORITY = ("his-csv", "hl7-rde", "bhyt-xml2")
+
+
+def test_a_course_from_two_channels_counts_once_from_the_preferred_one() -> None:
+    meds = [
+        statement("csv-glargine", date(2024, 1, 1), None, 20, source="his-csv", drug_key="insulin-glargine"),
+        statement("rde-glargine", date(2024, 1, 1), None, 20, source="hl7-rde", drug_key="insulin-glargine"),
+        statement(
+            "bhyt-glargine",
+            date(2024, 1, 3),
+            date(2024, 2, 1),
+            22,
+            source="bhyt-xml2",
+            drug_key="insulin-glargine",
+        ),
+        statement(
+            "bhyt-aspart",
+            date(2024, 1, 3),
+            date(2024, 2, 1),
+            12,
+            agents=("A10AB05",),
+            source="bhyt-xml2",
+            drug_key="insulin-aspart",
+        ),
+    ]
+    dose = medications.insulin_daily_dose(meds, date(2024, 1, 15), PRIORITY)
+    # glargine from the HIS export (first channel), aspart only the claims know of: 20 + 12, not 74
+    assert dose.value == 32
+    assert dose.source_ids == ("MedicationStatement/bhyt-aspart", "MedicationStatement/csv-glargine")
+    # without a priority list channels rank by name (bhyt-xml2 first): still one statement per drug
+    assert medications.insulin_daily_dose(meds, date(2024, 1, 15)).value == 22 + 12
+
+
+def test_overlapping_refills_and_shared_boundary_days_count_the_latest_start() -> None:
+    refills = [  # monthly claims: each dispensing covers 30 days, the next one is dispensed early
+        statement(
+            "r1", date(2024, 1, 1), date(2024, 1, 30), 24, source="bhyt-xml2", drug_key="insulin-glargine"
+        ),
+        statement(
+            "r2", date(2024, 1, 27), date(2024, 2, 25), 26, source="bhyt-xml2", drug_key="insulin-glargine"
+        ),
+    ]
+    assert medications.insulin_daily_dose(refills, date(2024, 1, 28), PRIORITY).value == 26
+    periods = [  # the HIS writes one row per constant-dose period; the new period starts on the old one's end
+        statement(
+            "p1", date(2024, 1, 1), date(2024, 3, 1), 30, source="his-csv", drug_key="insulin-glargine"
+        ),
+        statement("p2", date(2024, 3, 1), None, 24, source="his-csv", drug_key="insulin-glargine"),
+    ]
+    assert medications.insulin_daily_dose(periods, date(2024, 3, 1), PRIORITY).value == 24
+    assert medications.insulin_daily_dose(periods, date(2024, 2, 29), PRIORITY).value == 30
+
+
+def test_the_regimen_lists_each_drug_once() -> None:
+    meds = [
+        statement("csv-met", date(2024, 1, 1), None, 2000, cls="oral", agents=("A10BA02",), source="his-csv"),
+        statement(
+            "bhyt-met", date(2024, 1, 1), None, 2000, cls="oral", agents=("A10BA02",), source="bhyt-xml2"
+        ),
+        statement("csv-glar", date(2024, 1, 1), None, 20, source="his-csv", drug_key="insulin-glargine"),
+    ]
+    regimen = medications.regimen_on(meds, date(2024, 1, 10), PRIORITY)
+    assert sorted(m.resource_id for m in regimen.drugs) == ["csv-glar", "csv-met"]
+    assert regimen.agents == 2
 
 
 def test_dose_per_kg_uses_the_latest_weight_on_or_before() -> None:
