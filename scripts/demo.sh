@@ -62,9 +62,10 @@ allow_rejects adapter sync
 step "7/9 the HIS medication export (adapter ingest meds)"
 allow_rejects adapter ingest meds "$OUT/input/meds.csv"
 
-step "8/9 a BHYT claim XML file from the HIS, converted offline (NDJSON; no server needed)"
+step "8/9 a BHYT claim XML file from the HIS (adapter ingest bhyt): dispensed drugs and lab results, enrolled patients only"
+# drugs that also came by the HIS export count once in the endpoints (endpoints.yaml: source_priority)
 BHYT_FILE=$(ls "$OUT"/input/bhyt/*.xml | head -n 1)
-allow_rejects adapter convert bhyt "$BHYT_FILE" --out "$OUT/bhyt-fhir"
+allow_rejects adapter ingest bhyt "$BHYT_FILE"
 
 step "9/9 endpoints pulled back from the server: per arm and visit, report and SDTM"
 adapter status

@@ -95,6 +95,9 @@ class EndpointsConfig(_Strict):
 
     baseline_visit: str
     observation_statuses: list[str]
+    # Observations coded in one of these systems come from a secondary channel (claims): where the lab's
+    # own feed has the same parameter for the subject on the same day, the secondary value is left out
+    secondary_lab_code_systems: list[str] = []
     censored_values: Literal["limit", "exclude"] = "limit"
     conversions: dict[str, list[Conversion]] = {}
     unit_aliases: dict[str, str] = {}

@@ -230,6 +230,7 @@ class _Loader:
         codes = sorted({*self.lab_codes, *weight_codes})
         params = {"code": ",".join(f"{LOINC}|{c}" for c in codes)}
         statuses = set(self.config.observation_statuses)
+        secondary = {extension_url(self.study, s) for s in self.config.secondary_lab_code_systems}
         for obs in self.stream("Observation", params=params, patients=list(self.by_patient)):
             info = self.subject_of(obs)
             if info is None:
@@ -293,8 +294,28 @@ class _Loader:
                     status=status,
                     subject_id=info.subject_id,
                     stamp=when[1].timestamp() if when[1] else NO_TIME,
+                    secondary=bool(secondary)
+                    and any(c.get("system") in secondary for c in codings(obs.get("code"))),
                 )
             )
+        self.drop_secondary_duplicates()
+
+    def drop_secondary_duplicates(self) -> None:
+        """A result the lab's feed and a claim export both carry is one sample: keep the lab's value."""
+        primary = {(c.subject_id, c.param, c.day) for c in self.data.labs if not c.secondary}
+        kept = []
+        for c in self.data.labs:
+            if c.secondary and (c.subject_id, c.param, c.day) in primary:
+                rid = c.source_ids[0].split("/", 1)[1]
+                self.issue(
+                    {"resourceType": "Observation", "id": rid},
+                    c.subject_id,
+                    f"{c.param}: the lab's own feed has this day's result (secondary channel: not analysed)",
+                    rejected=False,
+                )
+                continue
+            kept.append(c)
+        self.data.labs = kept
 
     # -- medications -------------------------------------------------------------------------------
     def load_medications(self) -> None:

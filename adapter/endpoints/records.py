@@ -61,6 +61,7 @@ class Candidate:
     status: str | None = None
     subject_id: str = ""
     stamp: float = NO_TIME  # moment as a POSIX timestamp, for fast same-day ordering
+    secondary: bool = False  # from a secondary channel (endpoints.yaml secondary_lab_code_systems)
 
     @property
     def censored(self) -> bool:

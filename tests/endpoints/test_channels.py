@@ -1,0 +1,74 @@
+"""A result that reaches the server twice (the lab's HL7 feed and the HIS's BHYT claim export) is one
+sample: the claim copy is left out where the lab's own value exists for that day, and used where not."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from adapter.endpoints import run_endpoints
+from adapter.endpoints.source import FolderSource
+from tests.endpoints.conftest import FACTORS, FIXTURE
+
+BHYT_SERVICE = "https://vanhanh.example.org/fhir/CodeSystem/bhyt-ma-dich-vu"
+C01 = "Patient/pt-39604d2713fee6597e8638c9ecb44a7a"  # Day 1 = 2024-01-05
+
+
+def _claim_hba1c(rid: str, when: str, value: float) -> dict:
+    return {
+        "resourceType": "Observation",
+        "id": rid,
+        "status": "final",
+        "code": {
+            "coding": [
+                {"system": "http://loinc.org", "code": "4548-4"},
+                {"system": BHYT_SERVICE, "code": "23.0083.1523"},
+            ]
+        },
+        "subject": {"reference": C01},
+        "effectiveDateTime": when,
+        "valueQuantity": {"value": value, "unit": "%", "system": "http://unitsofmeasure.org", "code": "%"},
+    }
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, study, endpoints_config) -> Path:
+    root = tmp_path_factory.mktemp("channels")
+    data = root / "data"
+    shutil.copytree(FIXTURE, data)
+    with (data / "Observation.ndjson").open("a", encoding="utf-8") as out:
+        # the lab said 8.2 % on 2024-04-04 (M3); the claim rounds and stamps the result time
+        out.write(json.dumps(_claim_hba1c("claim-a1c-m3", "2024-04-04T16:20:00+07:00", 8.3)) + "\n")
+        # no lab value at M1: the claim's is the only one
+        out.write(json.dumps(_claim_hba1c("claim-a1c-m1", "2024-02-04T09:00:00+07:00", 8.4)) + "\n")
+    run_endpoints(FolderSource(data), root / "out", study, endpoints_config, FACTORS, report=False)
+    return root / "out"
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_the_claim_copy_of_a_lab_result_is_left_out_and_listed(run: Path) -> None:
+    m3 = next(
+        r
+        for r in _rows(run / "endpoints.csv")
+        if (r["subject_id"], r["param"], r["visit"]) == ("C01", "HBA1C", "M3")
+    )
+    assert (m3["value"], m3["source_ids"], m3["n_in_window"]) == ("8.2", "Observation/c01-a1c-m3", "1")
+    issues = [r for r in _rows(run / "data_issues.csv") if r["resource_id"] == "claim-a1c-m3"]
+    assert len(issues) == 1 and "secondary channel" in issues[0]["issue"]
+
+
+def test_a_claim_result_alone_on_its_day_is_used(run: Path) -> None:
+    m1 = next(
+        r
+        for r in _rows(run / "endpoints.csv")
+        if (r["subject_id"], r["param"], r["visit"]) == ("C01", "HBA1C", "M1")
+    )
+    assert (m1["value"], m1["source_ids"], m1["study_day"]) == ("8.4", "Observation/claim-a1c-m1", "31")
