@@ -18,6 +18,7 @@ only after that commit; a crash in between makes the next scan find it recorded 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
@@ -148,27 +149,45 @@ def _fail(watch_dir: Path, path: Path, reason: str, result: ScanResult) -> None:
     event(log, "watch.failed", logging.WARNING, file=path.name, reason=reason)
 
 
+def _file_sha256(path: Path) -> tuple[str, int]:
+    digest, size = hashlib.sha256(), 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(1024 * 1024):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
 def take_file(
     store: Store,
     path: Path,
     kind: str,
-    data: bytes,
+    data: bytes | None,
     policy: ReceivePolicy,
     gate: RosterGate,
     result: ScanResult,
 ) -> None:
-    """Store one file's contents (HL7: one inbox item per message) and record the file, atomically."""
+    """Store one file's contents (HL7: one inbox item per message) and record the file, atomically.
+    Other kinds are one item each, copied from the file in chunks (`data` None: a 100 MB claim file is
+    never whole in memory); HL7 files are split into messages, from `data` (read if not given)."""
     source = f"watch:{kind}/{path.name}"
+    if kind != "hl7":
+        digest, size = _file_sha256(path)
+        with store.transaction():
+            if store.has_file(source, digest):
+                result.duplicates += 1
+                return
+            store.add_file_message(
+                NewMessage(kind=kind, source=source, body=b"", sha256=digest, size=size), path
+            )
+            store.add_file(source, digest, size, kind, 1)
+            result.messages += 1
+        return
+    data = path.read_bytes() if data is None else data
     digest = sha256_hex(data)
     with store.transaction():
         if store.has_file(source, digest):
             result.duplicates += 1
-            return
-        if kind != "hl7":
-            message = NewMessage(kind=kind, source=source, body=data, sha256=digest, size=len(data))
-            store.add_message(message)
-            store.add_file(source, digest, len(data), kind, 1)
-            result.messages += 1
             return
         messages = split_messages(data)
         for position, raw in enumerate(messages, 1):
@@ -215,23 +234,30 @@ def scan(
                 if size > max_file_bytes:
                     _fail(watch_dir, path, f"too large: {size} bytes, limit {max_file_bytes}", result)
                     continue
-                data = path.read_bytes()
+                with path.open("rb") as handle:
+                    head = handle.read(4096)
+                kind = kind or sniff_kind(path, head)
+                if kind is None:
+                    _fail(
+                        watch_dir, path, "cannot tell the kind: put it in hl7/, meds/, ae/ or bhyt/", result
+                    )
+                    continue
+                usable = (result.messages, result.duplicates, result.dropped)
+                dead = result.dead
+                take_file(store, path, kind, None, policy, gate, result)
             except FileNotFoundError:
                 continue  # taken by someone else meanwhile
-            kind = kind or sniff_kind(path, data[:4096])
-            if kind is None:
-                _fail(watch_dir, path, "cannot tell the kind: put it in hl7/, meds/, ae/ or bhyt/", result)
+            except OSError as exc:  # changed while being read, or unreadable: nothing stored, next scan
+                result.waiting += 1
+                event(log, "watch.retry-later", logging.WARNING, file=path.name, error=type(exc).__name__)
                 continue
-            usable = (result.messages, result.duplicates, result.dropped)
-            dead = result.dead
-            take_file(store, path, kind, data, policy, gate, result)
             result.files += 1
             if (result.messages, result.duplicates, result.dropped) == usable and result.dead > dead:
                 _fail(watch_dir, path, "no usable HL7 message in the file (see dead letters)", result)
                 continue
             target = _move(path, watch_dir / "done" / kind)
             result.moved.append(str(target))
-            event(log, "watch.taken", file=path.name, kind=kind, size=len(data))
+            event(log, "watch.taken", file=path.name, kind=kind, size=size)
     finally:
         lock.release()
     return result

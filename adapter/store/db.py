@@ -8,12 +8,14 @@ SQLite's locking.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from adapter.errors import ConfigError
 from adapter.model import Resource, source_time, supersedes
@@ -31,6 +33,10 @@ from adapter.store.schema import configure, migrate
 
 STORE_FILE = "store.sqlite"
 
+INLINE_BODY_BYTES = 1024 * 1024  # pending_items carries bodies up to this size
+CHUNK_BYTES = 1024 * 1024
+
+_BODY = "COALESCE((SELECT f.body FROM file_bodies f WHERE f.inbox_id = inbox.id), inbox.body)"
 _INBOX_COLS = (
     "id, kind, source, position, received_at, size, sha256, truncated, sending_app, sending_facility, "
     "control_id, message_type, status, flag"
@@ -178,16 +184,48 @@ class Store:
         self.conn.execute("UPDATE inbox SET ack = ? WHERE id = ?", (ack, inbox_id))
 
     def pending_items(self, limit: int = 100, after_id: int = 0) -> list[InboxItem]:
-        """Inputs waiting for conversion, oldest first, with their bytes."""
+        """Inputs waiting for conversion, oldest first, with their bytes when small (a large file's body
+        stays on disk: read it with `copy_body`, so a page of 100 MB claim files is not all in memory)."""
         rows = self.conn.execute(
-            f"SELECT {_INBOX_COLS}, body FROM inbox WHERE status = 'pending' AND id > ? ORDER BY id LIMIT ?",
-            (after_id, limit),
+            f"SELECT {_INBOX_COLS}, CASE WHEN size <= ? AND NOT EXISTS "
+            "(SELECT 1 FROM file_bodies f WHERE f.inbox_id = inbox.id) THEN body END FROM inbox "
+            "WHERE status = 'pending' AND id > ? ORDER BY id LIMIT ?",
+            (INLINE_BODY_BYTES, after_id, limit),
         ).fetchall()
         return [_item(r[:-1], r[-1]) for r in rows]
 
+    def add_file_message(self, message: NewMessage, path: Path) -> int:
+        """Insert one input whose body is a file's bytes, copied in chunks (never whole in memory);
+        `message.size` must be the file's size. Call inside `transaction()`."""
+        inbox_id = self.add_message(dataclasses.replace(message, body=b""))
+        self.conn.execute(
+            "INSERT INTO file_bodies(inbox_id, body) VALUES(?, zeroblob(?))", (inbox_id, message.size)
+        )
+        with path.open("rb") as source, self.conn.blobopen("file_bodies", "body", inbox_id) as blob:
+            copied = 0
+            while chunk := source.read(CHUNK_BYTES):
+                if copied + len(chunk) > message.size:
+                    raise OSError(f"{path.name} grew while it was being read")
+                blob.write(chunk)
+                copied += len(chunk)
+        if copied != message.size:
+            raise OSError(f"{path.name} shrank while it was being read")
+        return inbox_id
+
+    def copy_body(self, inbox_id: int, target: BinaryIO) -> int:
+        """Write an input's stored bytes to `target` in chunks; returns how many."""
+        copied = 0
+        in_files = self.conn.execute("SELECT 1 FROM file_bodies WHERE inbox_id = ?", (inbox_id,)).fetchone()
+        table = "file_bodies" if in_files else "inbox"
+        with self.conn.blobopen(table, "body", inbox_id, readonly=True) as blob:
+            while chunk := blob.read(CHUNK_BYTES):
+                target.write(chunk)
+                copied += len(chunk)
+        return copied
+
     def item(self, inbox_id: int, with_body: bool = False) -> InboxItem | None:
         row = self.conn.execute(
-            f"SELECT {_INBOX_COLS}, {'body' if with_body else 'NULL'} FROM inbox WHERE id = ?", (inbox_id,)
+            f"SELECT {_INBOX_COLS}, {_BODY if with_body else 'NULL'} FROM inbox WHERE id = ?", (inbox_id,)
         ).fetchone()
         return _item(row[:-1], row[-1]) if row else None
 
@@ -412,7 +450,7 @@ class Store:
             return "resources queued for the next sync"
 
     def body(self, inbox_id: int) -> bytes | None:
-        row = self.conn.execute("SELECT body FROM inbox WHERE id = ?", (inbox_id,)).fetchone()
+        row = self.conn.execute(f"SELECT {_BODY} FROM inbox WHERE id = ?", (inbox_id,)).fetchone()
         return bytes(row[0]) if row else None
 
     # -- sync runs and status ---------------------------------------------------------------------

@@ -119,5 +119,12 @@ def migrate(conn: sqlite3.Connection) -> None:
         )
     if version < 1:
         conn.executescript(f"BEGIN IMMEDIATE;{_V1}PRAGMA user_version = {SCHEMA_VERSION};COMMIT;")
-    # the version last sent of a resource (for stale replays); idempotent, so older files get it too
+    # idempotent additions, so files made before them get them too:
+    # the version last sent of a resource (for stale replays)
     conn.execute("CREATE INDEX IF NOT EXISTS outbox_key ON outbox(resource_type, resource_id, status)")
+    # bodies of files taken from the watched folder (inbox.body is then empty): the blob is the row's
+    # last column, so SQLite writes and reads it in chunks (a 100 MB claim file never whole in memory)
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS file_bodies ("
+        "inbox_id INTEGER PRIMARY KEY REFERENCES inbox(id), body BLOB NOT NULL)"
+    )

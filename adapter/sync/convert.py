@@ -9,12 +9,14 @@ item is never converted again unless a dead letter is retried.
 from __future__ import annotations
 
 import importlib
+import io
 import logging
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from adapter.converters import ConvertContext, converter
 from adapter.errors import AdapterError, ConfigError
@@ -52,10 +54,22 @@ def _hl7_message_converter() -> Callable | None:
     return getattr(module, "convert_message", None)
 
 
-def convert_item(item: InboxItem, ctx: ConvertContext, work_dir: Path) -> Conversion:
-    """The converter for the item's kind applied to its stored bytes."""
-    assert item.body is not None
+def convert_item(
+    item: InboxItem,
+    ctx: ConvertContext,
+    work_dir: Path,
+    copy_body: Callable[[int, BinaryIO], int] | None = None,
+) -> Conversion:
+    """The converter for the item's kind applied to its stored bytes (a large body, not loaded with the
+    item, is streamed from the store by `copy_body`)."""
+    if item.body is None and item.kind == "hl7" and copy_body is not None:
+        buffer = io.BytesIO()
+        copy_body(item.id, buffer)
+        item.body = buffer.getvalue()
+    if item.body is None and copy_body is None:
+        raise ValueError(f"inbox item {item.id} has no body and no store to read it from")
     if item.kind == "hl7":
+        assert item.body is not None
         convert_message = _hl7_message_converter()
         if convert_message is not None:
             conversion = Conversion()
@@ -67,7 +81,12 @@ def convert_item(item: InboxItem, ctx: ConvertContext, work_dir: Path) -> Conver
     # state directory rather than /tmp, and remove the copy at once
     with tempfile.TemporaryDirectory(dir=work_dir, prefix=".convert-") as tmp:
         path = Path(tmp) / _file_name(item)
-        path.write_bytes(item.body)
+        if item.body is not None:
+            path.write_bytes(item.body)
+        else:
+            assert copy_body is not None
+            with path.open("wb") as handle:
+                copy_body(item.id, handle)
         return converter(item.kind)([path], ctx)
 
 
@@ -79,11 +98,16 @@ def _problems(item: InboxItem, conversion: Conversion) -> list[str]:
     return out
 
 
-def _convert(item: InboxItem, ctx: ConvertContext, work_dir: Path) -> tuple[list[Resource], dict, list[str]]:
+def _convert(
+    item: InboxItem,
+    ctx: ConvertContext,
+    work_dir: Path,
+    copy_body: Callable[[int, BinaryIO], int] | None = None,
+) -> tuple[list[Resource], dict, list[str]]:
     """(resources in dependency order, account counts, problems) of one item; a converter crash is a
     problem of that item, a ConfigError (missing converter, broken mapping) stops the run."""
     try:
-        conversion = convert_item(item, ctx, work_dir)
+        conversion = convert_item(item, ctx, work_dir, copy_body)
     except ConfigError:
         raise
     except Exception as exc:  # a converter bug must not block the queue: dead-letter the item
@@ -119,7 +143,7 @@ def convert_pending(
             return report
         if ctx is None:
             ctx = context()
-        results = [(item, *_convert(item, ctx, work_dir)) for item in items]
+        results = [(item, *_convert(item, ctx, work_dir, store.copy_body)) for item in items]
         after = items[-1].id
         with store.transaction():
             for item, resources, counts, problems in results:

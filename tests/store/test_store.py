@@ -253,3 +253,35 @@ def test_lock_is_exclusive_and_released_by_death(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_dropped_file_is_stored_and_read_back_in_chunks(store, tmp_path):
+    import hashlib
+    import io
+
+    data = os.urandom(3 * 1024 * 1024 + 17)  # over the 1 MiB chunk, not a multiple of it
+    path = tmp_path / "claims.xml"
+    path.write_bytes(data)
+    digest = hashlib.sha256(data).hexdigest()
+    message = NewMessage(kind="bhyt", source="watch:bhyt/claims.xml", body=b"", sha256=digest, size=len(data))
+    with store.transaction():
+        inbox_id = store.add_file_message(message, path)
+    (item,) = store.pending_items()
+    assert (item.id, item.size, item.body) == (inbox_id, len(data), None)  # the body stays on disk
+    out = io.BytesIO()
+    assert store.copy_body(inbox_id, out) == len(data)
+    assert out.getvalue() == data
+    assert store.body(inbox_id) == data and store.item(inbox_id, with_body=True).body == data
+    # a small message keeps travelling with its item
+    with store.transaction():
+        store.add_message(_message(7))
+    assert [i.body is not None for i in store.pending_items()] == [False, True]
+
+
+def test_a_file_that_changes_while_stored_is_not_half_stored(store, tmp_path):
+    path = tmp_path / "growing.csv"
+    path.write_bytes(b"mrn,drug\n" * 1000)
+    message = NewMessage(kind="meds", source="watch:meds/growing.csv", body=b"", sha256="x", size=100)
+    with pytest.raises(OSError, match="grew while it was being read"), store.transaction():
+        store.add_file_message(message, path)
+    assert store.pending_items() == []

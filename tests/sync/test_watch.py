@@ -187,3 +187,28 @@ def test_dropped_files_of_every_kind_reach_the_server_through_sync(tmp_path):
         assert {"MedicationStatement", "AdverseEvent", "Observation"} <= types
     finally:
         fake.stop()
+
+
+def test_a_file_that_changes_while_it_is_read_waits_for_the_next_scan(folder, store, monkeypatch):
+    import adapter.watch as watch
+
+    path = folder / "meds" / "late.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("mrn,drug,dose,unit,times_per_day,route,start_date,end_date\n", encoding="utf-8")
+    real = watch._file_sha256
+
+    def grows(p):  # the writer appends right after the checksum was taken
+        digest = real(p)
+        with p.open("a", encoding="utf-8") as handle:
+            handle.write("MRN1001,metformin,500,mg,2,PO,2024-01-01,\n")
+        return digest
+
+    monkeypatch.setattr(watch, "_file_sha256", grows)
+    first = _scan(folder, store)
+    assert (first.files, first.waiting) == (0, 1) and path.is_file()
+    assert store.pending_items() == []
+    monkeypatch.setattr(watch, "_file_sha256", real)
+    second = _scan(folder, store)
+    assert second.files == 1 and not path.exists()
+    (item,) = store.pending_items()
+    assert store.body(item.id).endswith(b"2024-01-01,\n")
