@@ -227,11 +227,12 @@ class _Loader:
     # -- observations ------------------------------------------------------------------------------
     def load_observations(self) -> None:
         weight_codes = set(self.config.weight.loinc)
-        codes = sorted({*self.lab_codes, *weight_codes})
-        params = {"code": ",".join(f"{LOINC}|{c}" for c in codes)}
         statuses = set(self.config.observation_statuses)
         secondary = {extension_url(self.study, s) for s in self.config.secondary_lab_code_systems}
-        for obs in self.stream("Observation", params=params, patients=list(self.by_patient)):
+        # Scoped by the study's patients only; the codes are checked here. HAPI answers `subject` OR-lists
+        # and `code` OR-lists each in about a second, but both together ten times slower (60 subjects:
+        # 11.5 s against 1.2 s), and a study patient's other Observations are few.
+        for obs in self.stream("Observation", patients=list(self.by_patient)):
             info = self.subject_of(obs)
             if info is None:
                 continue

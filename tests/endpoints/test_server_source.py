@@ -59,8 +59,8 @@ def test_server_gives_the_same_endpoints_as_the_folder(
     }
     for resource_type, params in server.searches:
         assert params.keys() & {"study", "_id", "subject"}, (resource_type, params)
-        if resource_type == "Observation":
-            assert "http://loinc.org|14771-0" in params["code"][0]
+        if resource_type == "Observation":  # by patients only: subject + code together is slow on HAPI
+            assert "code" not in params
     # the other study's patient was never asked for
     assert patient_id(study.study.key, "X99") not in str(server.searches)
 
