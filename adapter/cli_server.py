@@ -50,6 +50,7 @@ def start_command(
         None, "--db", help="H2 database file (default: <state-dir>/server/h2/fhir); 'mem' = in memory."
     ),
     timeout: float = typer.Option(180, "--timeout", help="Seconds to wait for the server to answer."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable JSON on stdout."),
 ) -> None:
     """Start the server in the background (if not running) and print its base URL."""
     state_dir = _state_dir(ctx)
@@ -61,17 +62,27 @@ def start_command(
         base_url = fhir_server.start(state_dir, port=port, db=db, timeout=timeout)
     except fhir_server.ServerError as exc:
         raise _fail(exc) from None
-    typer.echo(base_url)
+    if as_json:
+        current = fhir_server.status(state_dir)
+        typer.echo(json.dumps({**current.as_json(), "base_url": base_url, "was_running": before.running}))
+    else:
+        typer.echo(base_url)
 
 
 @server_app.command("stop")
-def stop_command(ctx: typer.Context) -> None:
+def stop_command(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable JSON on stdout."),
+) -> None:
     """Stop the server this state dir started."""
     try:
         stopped = fhir_server.stop(_state_dir(ctx))
     except fhir_server.ServerError as exc:
         raise _fail(exc) from None
-    _err.print("stopped" if stopped else "not running", highlight=False)
+    if as_json:
+        typer.echo(json.dumps({"stopped": stopped}))
+    else:
+        _err.print("stopped" if stopped else "not running", highlight=False)
 
 
 @server_app.command("status")

@@ -41,6 +41,8 @@ def test_status_and_stop_without_a_server(tmp_path: Path) -> None:
     result = _server(tmp_path, "status", "--json")
     assert result.exit_code == 1
     assert json.loads(result.stdout)["running"] is False
+    stopped = _server(tmp_path, "stop", "--json")
+    assert stopped.exit_code == 0 and json.loads(stopped.stdout) == {"stopped": False}
 
 
 def test_stale_record_is_not_running(tmp_path: Path) -> None:
@@ -106,6 +108,8 @@ def test_server_start_status_stop(tmp_path: Path) -> None:
             "base_url": base_url,
         }
         assert _server(state_dir, "start", "--port", str(port)).stdout.strip() == base_url  # already up
+        again = json.loads(_server(state_dir, "start", "--port", str(port), "--json").stdout)
+        assert (again["base_url"], again["ready"], again["was_running"]) == (base_url, True, True)
 
         metadata = requests.get(f"{base_url}/metadata", headers=FHIR_JSON, timeout=30).json()
         assert metadata["fhirVersion"] == "4.0.1"
