@@ -50,6 +50,8 @@ class MedicationConfig(_Strict):
     oral_atc: list[str]
     antidiabetic_atc: list[str]
     insulin_dose_units: list[str]
+    # a drug with no ATC code at all (RxNorm or a local code only) whose name contains one of these
+    insulin_names: list[str] = []
     excluded_statuses: list[str] = []
     component_extension: str | None = None
     # one course can arrive by several channels: which one counts when they overlap (see medications.py)
@@ -98,6 +100,9 @@ class EndpointsConfig(_Strict):
     # Observations coded in one of these systems come from a secondary channel (claims): where the lab's
     # own feed has the same parameter for the subject on the same day, the secondary value is left out
     secondary_lab_code_systems: list[str] = []
+    # LOINC codes other sources use for a parameter besides the study's own (study.yaml); the unit still
+    # has to convert to the parameter's standard unit
+    lab_loinc_synonyms: dict[str, str] = {}
     censored_values: Literal["limit", "exclude"] = "limit"
     conversions: dict[str, list[Conversion]] = {}
     unit_aliases: dict[str, str] = {}
@@ -119,7 +124,7 @@ class EndpointsConfig(_Strict):
     def check_against(self, study: StudyConfig, source: str = "endpoints.yaml") -> None:
         """Every parameter and arm named here must exist in the study (ConfigError otherwise)."""
         params = {p.id for p in study.parameters}
-        named = [*self.conversions, *self.output.display_decimals]
+        named = [*self.conversions, *self.output.display_decimals, *self.lab_loinc_synonyms.values()]
         named += [self.homa.glucose, self.homa.insulin, self.homa.ir, self.homa.beta]
         named += [self.medications.insulin_dose_param, self.medications.insulin_dose_per_kg_param]
         unknown = sorted({p for p in named if p not in params})

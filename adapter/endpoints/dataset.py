@@ -190,8 +190,10 @@ class _Builder:
             if not group:
                 rows.append(self._missing(subject, param, visit, unit, day1))
                 continue
+            # an undefined value (HOMA-%B with glucose <= 3.5) fills the visit only when nothing defined does
+            defined = [dc for dc in group if dc[1].value is not None] or group
             chosen_day, chosen = choose(
-                group, visit.target_day, lambda dc: dc[0], lambda dc: dc[1].stamp, lambda dc: dc[1].key
+                defined, visit.target_day, lambda dc: dc[0], lambda dc: dc[1].stamp, lambda dc: dc[1].key
             )
             row = self._row(subject, param, visit.id, chosen_day, chosen, unit)
             row.target_day = visit.target_day

@@ -29,7 +29,7 @@ from adapter.endpoints.source import Source
 from adapter.endpoints.units import UnitConverter
 from adapter.mapping.study import study_id
 from adapter.model import Resource
-from adapter.study import LoincCode, StudyConfig
+from adapter.study import StudyConfig
 
 LOINC = "http://loinc.org"
 # ResearchSubject statuses of people who were never enrolled (R4 research-subject-status).
@@ -68,9 +68,11 @@ class _Loader:
         self.data = StudyData()
         self.by_patient: dict[str, SubjectInfo] = {}
         self.tz = study.tz
-        self.lab_codes: dict[str, tuple[str, LoincCode]] = {
-            code.code: (p.id, code) for p in study.parameters if p.kind == "lab" for code in p.loinc
+        self.lab_codes: dict[str, tuple[str, str]] = {
+            code.code: (p.id, code.code) for p in study.parameters if p.kind == "lab" for code in p.loinc
         }
+        for code, param_id in config.lab_loinc_synonyms.items():  # other LOINC codes of a parameter
+            self.lab_codes.setdefault(code, (param_id, code))
         self.fasting = {p.id for p in study.parameters if p.fasting}
 
     # -- plumbing ----------------------------------------------------------------------------------
@@ -291,7 +293,7 @@ class _Loader:
                     orig_value=value,
                     orig_unit=str(quantity.get("unit") or unit or ""),
                     source_ids=(f"Observation/{obs.get('id')}",),
-                    loinc=code.code,
+                    loinc=code,
                     status=status,
                     subject_id=info.subject_id,
                     stamp=when[1].timestamp() if when[1] else NO_TIME,
@@ -358,16 +360,33 @@ class _Loader:
             ]
             agents = tuple(sorted({c for c in found if c}))
         drug_class = _drug_class(agents, cfg)
+        if (
+            drug_class == "other"
+            and not agents
+            and any(n.casefold() in drug.casefold() for n in cfg.insulin_names)
+        ):
+            drug_class = "insulin"  # no ATC code (RxNorm or a local code only): recognised by its name
+            self.issue(ms, info.subject_id, f"no ATC code: {drug!r} taken for an insulin by its name", False)
+        status = str(ms.get("status") or "")
         period = ms.get("effectivePeriod") or {}
         start = parse_day(period.get("start"), self.tz)
         end = parse_day(period.get("end"), self.tz)
         if ms.get("effectiveDateTime"):
-            start = end = parse_day(ms.get("effectiveDateTime"), self.tz)
+            start = parse_day(ms.get("effectiveDateTime"), self.tz)
+            # "is taking it" as of that date: ongoing; any other status: that day only
+            end = None if status == "active" else start
+        elif start is not None and end is None and status in ("completed", "stopped"):
+            end = start  # ended on a date not recorded: counted on its start date only
+            self.issue(
+                ms, info.subject_id, f"{status} without an end date: counted on its start date only", False
+            )
         if start is None:
             self.issue(ms, info.subject_id, "no start date: cannot tell when it was taken")
-        total, unit, per_day, problem = _daily_dosing(ms.get("dosage") or [])
+        accepted = {u.casefold() for u in cfg.insulin_dose_units}
+        total, unit, per_day, problem = _daily_dosing(
+            ms.get("dosage") or [], lambda u: "[IU]" if u.casefold() in accepted else u
+        )
         if unit is not None and drug_class == "insulin":
-            accepted = {u.casefold() for u in cfg.insulin_dose_units}
             if unit.casefold() in accepted:
                 unit = "[IU]"
             else:
@@ -379,7 +398,7 @@ class _Loader:
         return MedStatement(
             subject_id=info.subject_id,
             resource_id=str(ms.get("id")),
-            status=str(ms.get("status") or ""),
+            status=status,
             drug=drug,
             atc=atc,
             drug_class=drug_class,
@@ -520,25 +539,27 @@ def _is_number(value: Any) -> bool:
 
 
 def _per_day(dosage: dict[str, Any]) -> tuple[float | None, str | None]:
-    """How many times a day one dosage line is taken."""
+    """How many times a day one dosage line is taken: timing.repeat (frequency per period; `when` or
+    `timeOfDay` entries count as the times of a day when no frequency or period says otherwise), else
+    the timing code (BID...)."""
     if dosage.get("asNeededBoolean") or dosage.get("asNeededCodeableConcept"):
         return None, "taken as needed"
     timing = dosage.get("timing") or {}
     repeat = timing.get("repeat") or {}
-    if repeat:
-        frequency = repeat.get("frequency")
-        period = repeat.get("period")
-        unit = repeat.get("periodUnit")
-        if period is None and unit is None and repeat.get("when"):  # e.g. when [MORN, EVE]: daily
-            return float(frequency if _is_number(frequency) else len(repeat["when"])), None
-        frequency = 1 if frequency is None else frequency
-        if not _is_number(frequency) or not _is_number(period) or period <= 0 or unit not in _PERIOD_DAYS:
-            return None, "dosing frequency or period not understood"
-        return float(frequency) / (float(period) * _PERIOD_DAYS[unit]), None
-    code = next((str(c.get("code")) for c in codings(timing.get("code")) if c.get("code")), None)
-    if code and code.upper() in _TIMING_CODES:
-        return _TIMING_CODES[code.upper()], None
-    return None, "no dosing frequency"
+    times = repeat.get("when") or repeat.get("timeOfDay") or []
+    frequency, period, unit = repeat.get("frequency"), repeat.get("period"), repeat.get("periodUnit")
+    if frequency is None and period is None and not times:  # e.g. only boundsPeriod: the code says it
+        code = next((str(c.get("code")) for c in codings(timing.get("code")) if c.get("code")), None)
+        if code and code.upper() in _TIMING_CODES:
+            return _TIMING_CODES[code.upper()], None
+        return None, "no dosing frequency" if not repeat else "dosing frequency or period not understood"
+    if frequency is None:
+        frequency = len(times) or 1
+    if period is None and unit is None and times:
+        period, unit = 1, "d"
+    if not _is_number(frequency) or not _is_number(period) or period <= 0 or unit not in _PERIOD_DAYS:
+        return None, "dosing frequency or period not understood"
+    return float(frequency) / (float(period) * _PERIOD_DAYS[unit]), None
 
 
 def _dose_quantity(dosage: dict[str, Any]) -> dict[str, Any] | None:
@@ -553,9 +574,12 @@ def _single_dose(dosages: list[dict[str, Any]]) -> float | None:
     return float(quantity["value"]) if quantity and _is_number(quantity.get("value")) else None
 
 
-def _daily_dosing(dosages: list[dict[str, Any]]) -> tuple[float | None, str | None, float | None, str | None]:
+def _daily_dosing(
+    dosages: list[dict[str, Any]], same_unit: Callable[[str], str] = lambda u: u
+) -> tuple[float | None, str | None, float | None, str | None]:
     """(daily dose, dose unit, administrations per day, problem): summed over every dosage line, so a
-    regimen written as a morning and an evening line counts both."""
+    regimen written as a morning and an evening line counts both (`same_unit` maps the spellings of one
+    unit, U and [IU], to one)."""
     if not dosages:
         return None, None, None, "no dosage"
     total = 0.0
@@ -565,7 +589,7 @@ def _daily_dosing(dosages: list[dict[str, Any]]) -> tuple[float | None, str | No
         quantity = _dose_quantity(dosage)
         if quantity is None or not _is_number(quantity.get("value")):
             return None, unit, None, "no dose quantity"
-        this_unit = str(quantity.get("code") or quantity.get("unit") or "")
+        this_unit = same_unit(str(quantity.get("code") or quantity.get("unit") or ""))
         if unit is not None and this_unit != unit:
             return None, unit, None, "dosage lines in different units"
         unit = this_unit

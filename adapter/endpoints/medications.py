@@ -29,30 +29,41 @@ class DoseValue:
 
 
 def active_on(statement: MedStatement, day: date) -> bool | None:
-    """Whether the drug was being taken on `day`; None when the statement has no start date."""
+    """Whether the drug was being taken on `day`; None when that cannot be told (no start date and no
+    end date before `day`)."""
     if statement.start is None:
-        return None
+        return False if statement.end is not None and statement.end < day else None
     return statement.start <= day and (statement.end is None or day <= statement.end)
 
 
 def current_statements(
     meds: Iterable[MedStatement], day: date, priority: Sequence[str] = ()
 ) -> list[MedStatement]:
-    """The statements that count on `day`: one per drug (see the module docstring), by resource id."""
+    """The statements that count on `day` (see the module docstring), by resource id: per drug, those of
+    the preferred channel that started last; several started that same day (a morning and an evening
+    dose written as two statements) all count."""
     rank = {source: i for i, source in enumerate(priority)}
-    best: dict[str, MedStatement] = {}
+    best: dict[str, list[MedStatement]] = {}
     for m in meds:
         if not active_on(m, day):
             continue
-        key = (rank.get(m.source or "", len(rank)), m.source or "")
         kept = best.get(m.identity)
-        if kept is None:
-            best[m.identity] = m
-            continue
-        kept_key = (rank.get(kept.source or "", len(rank)), kept.source or "")
-        if key < kept_key or (key == kept_key and (m.start, m.resource_id) > (kept.start, kept.resource_id)):
-            best[m.identity] = m
-    return sorted(best.values(), key=lambda m: m.resource_id)
+        if kept is None or _precedence(m, rank) > _precedence(kept[0], rank):
+            best[m.identity] = [m]
+        elif _precedence(m, rank) == _precedence(kept[0], rank):
+            kept.append(m)
+    return sorted((m for group in best.values() for m in group), key=lambda m: m.resource_id)
+
+
+def _precedence(m: MedStatement, rank: dict[str, int]) -> tuple[int, str, date]:
+    """Higher wins: the channel first in the priority list (then by name), then the later start."""
+    assert m.start is not None
+    return (-rank.get(m.source or "", len(rank)), "" if m.source is None else _invert(m.source), m.start)
+
+
+def _invert(text: str) -> str:
+    """A string that sorts in the reverse order of `text` (so the alphabetically first channel wins)."""
+    return "".join(chr(0x10FFFF - ord(ch)) for ch in text)
 
 
 def insulin_daily_dose(meds: Iterable[MedStatement], day: date, priority: Sequence[str] = ()) -> DoseValue:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,3 +55,16 @@ def fixture_run(
     out = tmp_path_factory.mktemp("endpoints")
     result = run_endpoints(FolderSource(FIXTURE), out, study, endpoints_config, FACTORS, report=False)
     return Run(out, result)
+
+
+def run_with_extra(
+    root: Path, study: StudyConfig, config: EndpointsConfig, extra: dict[str, list[dict]]
+) -> Run:
+    """The fixture dataset plus some resources (by type), through the pipeline (no report)."""
+    data = root / "data"
+    shutil.copytree(FIXTURE, data)
+    for resource_type, resources in extra.items():
+        with (data / f"{resource_type}.ndjson").open("a", encoding="utf-8") as out:
+            out.writelines(json.dumps(r) + "\n" for r in resources)
+    result = run_endpoints(FolderSource(data), root / "out", study, config, FACTORS, report=False)
+    return Run(root / "out", result)

@@ -4,15 +4,11 @@ sample: the claim copy is left out where the lab's own value exists for that day
 from __future__ import annotations
 
 import csv
-import json
-import shutil
 from pathlib import Path
 
 import pytest
 
-from adapter.endpoints import run_endpoints
-from adapter.endpoints.source import FolderSource
-from tests.endpoints.conftest import FACTORS, FIXTURE
+from tests.endpoints.conftest import run_with_extra
 
 BHYT_SERVICE = "https://vanhanh.example.org/fhir/CodeSystem/bhyt-ma-dich-vu"
 C01 = "Patient/pt-39604d2713fee6597e8638c9ecb44a7a"  # Day 1 = 2024-01-05
@@ -37,16 +33,14 @@ def _claim_hba1c(rid: str, when: str, value: float) -> dict:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, study, endpoints_config) -> Path:
-    root = tmp_path_factory.mktemp("channels")
-    data = root / "data"
-    shutil.copytree(FIXTURE, data)
-    with (data / "Observation.ndjson").open("a", encoding="utf-8") as out:
+    extra = [
         # the lab said 8.2 % on 2024-04-04 (M3); the claim rounds and stamps the result time
-        out.write(json.dumps(_claim_hba1c("claim-a1c-m3", "2024-04-04T16:20:00+07:00", 8.3)) + "\n")
+        _claim_hba1c("claim-a1c-m3", "2024-04-04T16:20:00+07:00", 8.3),
         # no lab value at M1: the claim's is the only one
-        out.write(json.dumps(_claim_hba1c("claim-a1c-m1", "2024-02-04T09:00:00+07:00", 8.4)) + "\n")
-    run_endpoints(FolderSource(data), root / "out", study, endpoints_config, FACTORS, report=False)
-    return root / "out"
+        _claim_hba1c("claim-a1c-m1", "2024-02-04T09:00:00+07:00", 8.4),
+    ]
+    root = tmp_path_factory.mktemp("channels")
+    return run_with_extra(root, study, endpoints_config, {"Observation": extra}).out
 
 
 def _rows(path: Path) -> list[dict[str, str]]:

@@ -26,6 +26,15 @@ def dosage(value: float, unit: str = "[IU]", **timing: object) -> dict:
         ([dosage(70, repeat={"frequency": 1, "period": 1, "periodUnit": "wk"})], 10.0, 1 / 7),
         ([dosage(8, code={"coding": [{"code": "BID"}]})], 16.0, 2.0),
         ([dosage(5, repeat={"when": ["MORN", "EVE"]})], 10.0, 2.0),
+        # the times of the day with the period given, and without a frequency
+        ([dosage(5, repeat={"when": ["MORN", "EVE"], "period": 1, "periodUnit": "d"})], 10.0, 2.0),
+        ([dosage(4, repeat={"timeOfDay": ["07:00:00", "12:00:00", "19:00:00"]})], 12.0, 3.0),
+        # repeat holding only the course's bounds: the timing code gives the frequency
+        (
+            [dosage(8, code={"coding": [{"code": "BID"}]}, repeat={"boundsPeriod": {"start": "2024-01-01"}})],
+            16.0,
+            2.0,
+        ),
         # a regimen written as two lines: 20 in the morning and 10 at night
         (
             [
@@ -43,6 +52,16 @@ def test_daily_dose(dosages: list[dict], daily: float, per_day: float) -> None:
     assert total == pytest.approx(daily)
     assert times == pytest.approx(per_day)
     assert unit == "[IU]"
+
+
+def test_spellings_of_one_unit_are_one_unit() -> None:
+    lines = [
+        dosage(20, "U", repeat={"frequency": 1, "period": 1, "periodUnit": "d"}),
+        dosage(10, "[IU]", repeat={"frequency": 1, "period": 1, "periodUnit": "d"}),
+    ]
+    assert _daily_dosing(lines)[3] == "dosage lines in different units"
+    total, unit, _times, problem = _daily_dosing(lines, lambda u: "[IU]" if u in ("U", "[IU]") else u)
+    assert (total, unit, problem) == (30.0, "[IU]", None)
 
 
 @pytest.mark.parametrize(
@@ -175,6 +194,23 @@ def test_overlapping_refills_and_shared_boundary_days_count_the_latest_start() -
     ]
     assert medications.insulin_daily_dose(periods, date(2024, 3, 1), PRIORITY).value == 24
     assert medications.insulin_daily_dose(periods, date(2024, 2, 29), PRIORITY).value == 30
+
+
+def test_a_split_regimen_written_as_two_statements_of_one_drug_adds_up() -> None:
+    meds = [  # NPH 20 IU in the morning and 10 IU in the evening, two rows started the same day
+        statement("nph-am", date(2024, 1, 1), None, 20, source="his-csv", drug_key="insulin-nph"),
+        statement("nph-pm", date(2024, 1, 1), None, 10, source="his-csv", drug_key="insulin-nph"),
+        statement("nph-bhyt", date(2024, 1, 2), None, 30, source="bhyt-xml2", drug_key="insulin-nph"),
+    ]
+    assert medications.insulin_daily_dose(meds, date(2024, 1, 15), PRIORITY).value == 30
+
+
+def test_a_statement_without_start_counts_as_unknown_only_until_its_end() -> None:
+    ended = statement("old", None, date(2023, 12, 31), 40, drug_key="insulin-glargine")
+    current = statement("new", date(2024, 1, 1), None, 20, drug_key="insulin-glargine")
+    assert medications.insulin_daily_dose([ended, current], date(2024, 2, 1)).value == 20
+    unknown = medications.insulin_daily_dose([ended, current], date(2023, 12, 1))
+    assert unknown.value is None and unknown.reason == "an insulin statement has no start date"
 
 
 def test_the_regimen_lists_each_drug_once() -> None:
