@@ -414,33 +414,35 @@ def pull_bulk(
         params["_since"] = format_instant(since)
     progress.stage("$export")
     status_url = bulk.kick_off(client, f"Group/{cohort_id}/$export", params)
-    manifest = bulk.wait_for_manifest(
-        client, status_url, timeout=timeout, poll_cap=poll_cap, on_progress=progress.note
-    )
-    study_ref = f"ResearchStudy/{research_study}"
-    for file in manifest.output:
-        progress.stage(f"download {file.type}", file.count)
-        for resource in bulk.iter_file(client, file, manifest.requires_access_token):
-            progress.advance()
-            # A Patient may be in other studies: keep only this study's ResearchSubjects.
-            if (
-                resource.get("resourceType") == "ResearchSubject"
-                and (resource.get("study") or {}).get("reference") != study_ref
-            ):
-                continue
-            sink.add(resource, (*EXPORT_TYPES, "Provenance"))
-    patients = sorted(
-        str(m["entity"]["reference"])
-        for m in cohort.get("member") or []
-        if str((m.get("entity") or {}).get("reference", "")).startswith("Patient/")
-    )
-    lu = {"_lastUpdated": f"ge{format_instant(since)}"} if since else {}
-    pull_provenance(client, _chunks(patients, ids_per_query), sink, progress, lu)
-    errors = []
-    for file in manifest.error:
-        for outcome in bulk.iter_file(client, file, manifest.requires_access_token):
-            errors.append(outcome_text(outcome))
-    bulk.delete_export(client, status_url)
+    try:  # the job and its files of patient data are deleted on the server, whatever happens here
+        manifest = bulk.wait_for_manifest(
+            client, status_url, timeout=timeout, poll_cap=poll_cap, on_progress=progress.note
+        )
+        study_ref = f"ResearchStudy/{research_study}"
+        for file in manifest.output:
+            progress.stage(f"download {file.type}", file.count)
+            for resource in bulk.iter_file(client, file, manifest.requires_access_token):
+                progress.advance()
+                # A Patient may be in other studies: keep only this study's ResearchSubjects.
+                if (
+                    resource.get("resourceType") == "ResearchSubject"
+                    and (resource.get("study") or {}).get("reference") != study_ref
+                ):
+                    continue
+                sink.add(resource, (*EXPORT_TYPES, "Provenance"))
+        patients = sorted(
+            str(m["entity"]["reference"])
+            for m in cohort.get("member") or []
+            if str((m.get("entity") or {}).get("reference", "")).startswith("Patient/")
+        )
+        lu = {"_lastUpdated": f"ge{format_instant(since)}"} if since else {}
+        pull_provenance(client, _chunks(patients, ids_per_query), sink, progress, lu)
+        errors = []
+        for file in manifest.error:
+            for outcome in bulk.iter_file(client, file, manifest.requires_access_token):
+                errors.append(outcome_text(outcome))
+    finally:
+        bulk.delete_export(client, status_url)
     counts, files = sink.finish(PULLED_TYPES)
     return PullResult(
         mode="bulk",

@@ -187,18 +187,22 @@ class SmartBackendAuth(AuthBase):
         return self.token_url
 
     def _fetch_token(self) -> None:
-        form = {
-            "grant_type": "client_credentials",
-            "scope": self.scope,
-            "client_assertion_type": ASSERTION_TYPE,
-            "client_assertion": self.assertion(),
-        }
         url = self._token_url()
         state = self.retry.start()
         while True:
+            form = {  # a fresh assertion each attempt: the server refuses a jti it has seen
+                "grant_type": "client_credentials",
+                "scope": self.scope,
+                "client_assertion_type": ASSERTION_TYPE,
+                "client_assertion": self.assertion(),
+            }
             try:
                 response = self.session.post(
-                    url, data=form, headers={"Accept": "application/json"}, timeout=self.timeout
+                    url,
+                    data=form,
+                    headers={"Accept": "application/json"},
+                    timeout=self.timeout,
+                    verify=self.session.verify,  # the configured CA, not REQUESTS_CA_BUNDLE
                 )
             except requests.RequestException as exc:
                 if state.wait(type(exc).__name__) is None:
@@ -206,8 +210,9 @@ class SmartBackendAuth(AuthBase):
                         f"token endpoint {url} unreachable: {type(exc).__name__}"
                     ) from None
                 continue
-            if response.status_code in RETRY_STATUSES and state.wait(
-                str(response.status_code), response.headers.get("Retry-After")
+            if (
+                response.status_code in RETRY_STATUSES
+                and state.wait(str(response.status_code), response.headers.get("Retry-After")) is not None
             ):
                 continue
             break
@@ -234,7 +239,9 @@ def discover_token_url(session: requests.Session, base_url: str, timeout: float)
     """The token endpoint from the server's `.well-known/smart-configuration`."""
     url = base_url.rstrip("/") + "/.well-known/smart-configuration"
     try:
-        response = session.get(url, headers={"Accept": "application/json"}, timeout=timeout)
+        response = session.get(
+            url, headers={"Accept": "application/json"}, timeout=timeout, verify=session.verify
+        )
     except requests.RequestException as exc:
         raise ServerUnreachable(f"{url} unreachable: {type(exc).__name__}") from None
     endpoint = _json_or_empty(response).get("token_endpoint") if response.ok else None

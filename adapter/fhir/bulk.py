@@ -66,8 +66,12 @@ class ExportManifest:
 
 def kick_off(client: FhirClient, path: str, params: dict[str, str]) -> str:
     """Start an export (e.g. path `Group/<id>/$export`); return the status URL to poll."""
-    response = client.request(
-        "GET", path, params=params, headers={"Accept": "application/fhir+json", "Prefer": "respond-async"}
+    response = client.request(  # not retried on 5xx/timeouts: each kick-off that arrived starts a job
+        "GET",
+        path,
+        params=params,
+        headers={"Accept": "application/fhir+json", "Prefer": "respond-async"},
+        idempotent=False,
     )
     location = response.headers.get("Content-Location")
     if response.status_code != 202 or not location:
@@ -76,7 +80,7 @@ def kick_off(client: FhirClient, path: str, params: dict[str, str]) -> str:
             "(expected 202 Accepted with Content-Location)"
         )
     log.info("$export started at %s", path)
-    return location
+    return client.link_url(location)
 
 
 def wait_for_manifest(
@@ -131,7 +135,9 @@ def iter_file(client: FhirClient, file: ExportFile, requires_access_token: bool 
     kwargs: dict[str, Any] = {"headers": {"Accept": NDJSON}, "stream": True}
     if not requires_access_token:
         kwargs["auth"] = NoAuth()
-    response = client.request("GET", file.url, **kwargs)
+    # the manifest may name a storage host (the spec allows it): the token goes there only when the
+    # manifest says it is required
+    response = client.request("GET", file.url, foreign_ok=True, **kwargs)
     try:
         for number, line in enumerate(response.iter_lines(decode_unicode=False), 1):
             if not line.strip():

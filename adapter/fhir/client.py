@@ -28,6 +28,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
 from requests.auth import AuthBase
@@ -107,6 +108,7 @@ class FhirClient:
         # When set (client_for does), the first write checks /metadata: R4 and transaction support.
         self.check_capabilities = check_capabilities
         self.requests_sent = 0
+        self._warned_origin = False
         self._statement: dict[str, Any] | None = None
         self._capabilities: Capabilities | None = None
 
@@ -120,12 +122,41 @@ class FhirClient:
         self.close()
 
     # -- plumbing ---------------------------------------------------------------------------------
-    def _url(self, path: str) -> str:
+    def _url(self, path: str, foreign_ok: bool = False) -> str:
         if path.startswith(("http://", "https://")):
-            return path
+            return path if foreign_ok else self._on_base_origin(path)
         if not path:
             return self.base_url
         return f"{self.base_url}/{path.lstrip('/')}"
+
+    def link_url(self, link: str) -> str:
+        """A URL the server handed us (a `next` link, an export status URL), resolved against the base:
+        relative ones as the web resolves them, absolute ones kept on the base's origin (see _url)."""
+        return self._url(urljoin(self.base_url + "/", link))
+
+    def _on_base_origin(self, url: str) -> str:
+        """Credentials go only to the configured origin. A server behind a proxy often writes links
+        with its own address (http://internal:8080/fhir?...): a link under the base's path is moved onto
+        the base's scheme and host; any other origin is refused."""
+        base, link = urlsplit(self.base_url), urlsplit(url)
+        if (link.scheme, link.netloc) == (base.scheme, base.netloc):
+            return url
+        prefix = base.path.rstrip("/")
+        if link.path == prefix or link.path.startswith(prefix + "/"):
+            if not self._warned_origin:
+                log.warning(
+                    "the server's links name %s://%s; sent to %s://%s instead (proxy configuration?)",
+                    link.scheme,
+                    link.hostname,
+                    base.scheme,
+                    base.netloc,
+                )
+                self._warned_origin = True
+            return urlunsplit((base.scheme, base.netloc, link.path, link.query, ""))
+        raise ServerRejected(
+            f"the FHIR server sent a link to another origin ({link.scheme}://{link.hostname}{link.path}): "
+            f"refused, credentials are only sent to {base.scheme}://{base.netloc}"
+        )
 
     def request(
         self,
@@ -136,6 +167,7 @@ class FhirClient:
         retry_statuses: Iterable[int] | None = None,
         check: bool = True,
         retry: bool = True,
+        foreign_ok: bool = False,
         **kwargs: Any,
     ) -> requests.Response:
         """One HTTP exchange, retried on 429/5xx/connection errors within the retry budget.
@@ -158,7 +190,7 @@ class FhirClient:
         kwargs.setdefault("timeout", self.timeout)
         if self.session.verify is not True:  # keep a configured CA bundle over REQUESTS_CA_BUNDLE
             kwargs.setdefault("verify", self.session.verify)
-        url = self._url(path)
+        url = self._url(path, foreign_ok)
         state = (self.retry if retry else RetryPolicy(max_attempts=1)).start()
         reauthenticated = False
         while True:
@@ -239,7 +271,7 @@ class FhirClient:
             if not next_url or next_url in seen:
                 return
             seen.add(next_url)
-            page = self.request("GET", next_url).json()
+            page = self.request("GET", self.link_url(next_url)).json()
 
     def search_entries(
         self, resource_type: str, params: dict[str, Any] | None = None

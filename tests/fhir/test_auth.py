@@ -273,3 +273,22 @@ def test_no_secret_reaches_logs_or_error_messages(monkeypatch, rsa_key, rsps, re
     for secret in (PASSWORD, STATIC_TOKEN, "access-tok-9d8e7f", key_pem.splitlines()[1]):
         assert secret not in everything
     assert base64.b64encode(f"etl:{PASSWORD}".encode()).decode() not in everything
+
+
+def test_each_token_attempt_signs_a_new_assertion_and_retry_after_0_is_retried(rsa_key, rsps, retry):
+    rsps.post(TOKEN_URL, status=503, headers={"Retry-After": "0"})
+    rsps.post(TOKEN_URL, json=_token_answer("tok-1"))
+    rsps.get(f"{BASE}/Patient/pt-1", json=PATIENT)
+    FhirClient(BASE, auth=_smart(rsa_key, time.time), retry=retry).read("Patient", "pt-1")
+    token_calls = [c for c in rsps.calls if c.request.url == TOKEN_URL]
+    assert len(token_calls) == 2
+    jtis = [
+        jwt.decode(
+            parse_qs(c.request.body)["client_assertion"][0],
+            rsa_key.public_key(),
+            algorithms=["RS384"],
+            audience=TOKEN_URL,
+        )["jti"]
+        for c in token_calls
+    ]
+    assert jtis[0] != jtis[1]  # a replayed jti would be refused by the token server

@@ -7,7 +7,7 @@ import json
 import pytest
 import requests
 
-from adapter.errors import ConfigError
+from adapter.errors import ConfigError, ServerError
 from adapter.fhir import bulk
 from adapter.fhir.auth import BearerAuth
 from adapter.fhir.client import Entry, FhirClient, client_for, locate_failing_entry
@@ -184,3 +184,15 @@ def test_transaction_bundle_body_is_utf8_json(client, rsps):
         json.loads(request.body.decode("utf-8"))["entry"][0]["resource"]["name"]
         == "Bệnh viện Đa khoa Vạn Hạnh"
     )
+
+
+def test_kick_off_is_not_repeated_after_a_server_error(client, rsps):
+    rsps.get(f"{BASE}/Group/g1/$export", status=500, json={"resourceType": "OperationOutcome"})
+    with pytest.raises(ServerError):
+        bulk.kick_off(client, "Group/g1/$export", {})
+    assert len(rsps.calls) == 1  # a second kick-off could start a second export job
+
+
+def test_a_relative_status_url_is_resolved_against_the_base(client, rsps):
+    rsps.get(f"{BASE}/Group/g1/$export", status=202, headers={"Content-Location": "/r4/$export-poll?id=7"})
+    assert bulk.kick_off(client, "Group/g1/$export", {}) == f"{BASE}/$export-poll?id=7"

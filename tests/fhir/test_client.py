@@ -313,3 +313,33 @@ def test_capability_check_happens_once_per_client(rsps, retry):
     client.transaction([_obs(1)])
     client.transaction([_obs(2)])
     assert [c.request.method for c in rsps.calls] == ["GET", "POST", "POST"]
+
+
+# -- links the server hands out ------------------------------------------------------------------------
+def test_next_links_resolve_relative_and_absolute_path_forms(client, rsps):
+    rsps.get(f"{BASE}/Observation", json=_page([_obs(1)], "/r4/Observation?page=2"))
+    rsps.get(f"{BASE}/Observation?page=2", json=_page([_obs(2)], "Observation?page=3"))
+    rsps.get(f"{BASE}/Observation?page=3", json=_page([_obs(3)]))
+    assert [r["id"] for r in client.search("Observation")] == ["obs-001", "obs-002", "obs-003"]
+
+
+def test_a_link_with_the_servers_internal_address_is_moved_onto_the_configured_origin(rsps, retry, caplog):
+    from requests.auth import HTTPBasicAuth
+
+    client = FhirClient(BASE, auth=HTTPBasicAuth("u", "secret"), retry=retry)
+    internal = "http://hapi-internal:8080/r4?_getpages=abc&_getpagesoffset=2"
+    rsps.get(f"{BASE}/Observation", json=_page([_obs(1)], internal))
+    rsps.get(f"{BASE}?_getpages=abc&_getpagesoffset=2", json=_page([_obs(2)]))
+    assert [r["id"] for r in client.search("Observation")] == ["obs-001", "obs-002"]
+    assert all(c.request.url.startswith(BASE) for c in rsps.calls)  # never to http://hapi-internal
+    assert "proxy configuration" in caplog.text and "secret" not in caplog.text
+
+
+def test_a_link_to_another_origin_is_refused_before_anything_is_sent(rsps, retry):
+    from requests.auth import HTTPBasicAuth
+
+    client = FhirClient(BASE, auth=HTTPBasicAuth("u", "secret"), retry=retry)
+    rsps.get(f"{BASE}/Observation", json=_page([_obs(1)], "http://elsewhere.example.com/steal?page=2"))
+    with pytest.raises(ServerRejected, match="another origin"):
+        list(client.search("Observation"))
+    assert len(rsps.calls) == 1

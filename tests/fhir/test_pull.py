@@ -209,6 +209,20 @@ def test_cli_pull_json_and_bad_since(server_data, rsps, tmp_path, monkeypatch):
     assert (tmp_path / "out" / "Observation.ndjson").is_file()
     bad = CliRunner().invoke(app, [*args, "--since", "yesterday"])
     assert bad.exit_code == 2 and "--since 'yesterday'" in bad.output
-    assert (
-        CliRunner().invoke(app, ["--password", "x", "pull", "--out", "o"]).exit_code == 2
-    )  # no secrets on argv
+    no_secret_option = CliRunner().invoke(app, ["--password", "x", "pull", "--out", "o"])
+    assert no_secret_option.exit_code == 2 and "No such option" in no_secret_option.output  # not on argv
+
+
+def test_a_failed_bulk_pull_still_deletes_the_export_job(
+    study, server_data, rsps, retry, tmp_path, monkeypatch
+):
+    fake = FakeFhir(BASE, rsps, server_data)
+
+    def broken_file(name, request):
+        return 200, {"Content-Type": "application/fhir+ndjson"}, '{"resourceType": \n'
+
+    monkeypatch.setattr(fake, "_file", broken_file)
+    with pytest.raises(ServerError, match="not JSON"):
+        pull_bulk(FhirClient(BASE, retry=retry), study, tmp_path, poll_cap=0)
+    deletes = [c for c in rsps.calls if c.request.method == "DELETE"]
+    assert [c.request.url for c in deletes] == [f"{BASE}/export-status"]
