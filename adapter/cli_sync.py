@@ -8,6 +8,7 @@ not sent stays queued for the next run).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import sys
@@ -25,11 +26,12 @@ from adapter.cli_common import JsonOption, app_context, console, emit_json, fail
 from adapter.errors import EXIT_OK, EXIT_USAGE, ConfigError
 from adapter.fhir.client import client_for
 from adapter.fhir.retry import RetryPolicy
-from adapter.logs import setup_logging
+from adapter.logs import event, setup_logging
 from adapter.settings import Settings
 from adapter.store import Store, open_store, store_path
 from adapter.sync import WATCH_LOCK_FILE, receive_policy, roster_gate, run_sync
 
+log = logging.getLogger("adapter.listen")
 LISTENER_FILE = "listen.json"
 
 RosterOption = typer.Option(None, "--roster", help="Roster CSV (default: the one kept by `adapter enroll`).")
@@ -95,15 +97,18 @@ def _watch_loop(settings: Settings, policy: Any, gate: Any, server: Any) -> None
     try:
         every = max(1.0, settings.sync.watch_settle_seconds)
         while not server.wait(every):
-            scan(
-                Path(settings.sync.watch_dir),
-                store,
-                policy,
-                gate,
-                Path(settings.state_dir) / WATCH_LOCK_FILE,
-                settle_seconds=settings.sync.watch_settle_seconds,
-                sleep=lambda s: server.wait(s),
-            )
+            try:
+                scan(
+                    Path(settings.sync.watch_dir),
+                    store,
+                    policy,
+                    gate,
+                    Path(settings.state_dir) / WATCH_LOCK_FILE,
+                    settle_seconds=settings.sync.watch_settle_seconds,
+                    sleep=lambda s: server.wait(s),
+                )
+            except Exception as exc:  # e.g. the store busy: the watcher must outlive one bad scan
+                event(log, "watch.scan-failed", logging.ERROR, error=type(exc).__name__)
     finally:
         store.close()
 

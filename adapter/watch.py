@@ -4,6 +4,7 @@ Layout of `sync.watch_dir` (created on first use):
 
     watch_dir/hl7/  meds/  ae/  bhyt/     drop files here; the folder names the kind
     watch_dir/*                           or here: the kind comes from the extension or the content
+    watch_dir/.processing/<kind>/         claimed by a scan (moved out of the producer's way first)
     watch_dir/done/<kind>/                taken into the inbox (conversion problems: dead letters)
     watch_dir/failed/                     refused (empty, unknown kind, too large, nothing usable),
                                           each with a `<name>.reason.txt` beside it
@@ -204,6 +205,75 @@ def take_file(
         store.add_file(source, digest, len(data), kind, len(messages))
 
 
+PROCESSING = ".processing"  # files claimed by a scan: watch_dir/.processing/<kind or _>/<name>
+
+
+def leftovers(watch_dir: Path) -> list[tuple[Path, str | None, bool]]:
+    """Files a scan claimed but did not finish (a crash): taken first, they were settled already."""
+    found = []
+    root = watch_dir / PROCESSING
+    if root.is_dir():
+        for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+            kind = folder.name if folder.name in KINDS else None
+            found += [(p, kind, True) for p in sorted(folder.iterdir()) if p.is_file()]
+    return found
+
+
+def _claim(watch_dir: Path, path: Path, kind: str | None) -> Path | None:
+    """Move a settled file out of the producer's way before reading it: a file re-exported under the
+    same name meanwhile is a new file for the next scan, never moved to done/ unread. None when a file
+    of that name is still being taken (the next scan will take this one)."""
+    folder = watch_dir / PROCESSING / (kind or "_")
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / path.name
+    if target.exists():
+        return None
+    os.replace(path, target)
+    return target
+
+
+def _take_one(
+    watch_dir: Path,
+    store: Store,
+    path: Path,
+    kind: str | None,
+    claimed: bool,
+    policy: ReceivePolicy,
+    gate: RosterGate,
+    max_file_bytes: int,
+    result: ScanResult,
+) -> None:
+    if not claimed:
+        taken = _claim(watch_dir, path, kind)
+        if taken is None:
+            result.waiting += 1
+            return
+        path = taken
+    size = path.stat().st_size
+    if size == 0:
+        _fail(watch_dir, path, "empty file", result)
+        return
+    if size > max_file_bytes:
+        _fail(watch_dir, path, f"too large: {size} bytes, limit {max_file_bytes}", result)
+        return
+    with path.open("rb") as handle:
+        head = handle.read(4096)
+    kind = kind or sniff_kind(path, head)
+    if kind is None:
+        _fail(watch_dir, path, "cannot tell the kind: put it in hl7/, meds/, ae/ or bhyt/", result)
+        return
+    usable = (result.messages, result.duplicates, result.dropped)
+    dead = result.dead
+    take_file(store, path, kind, None, policy, gate, result)
+    result.files += 1
+    if (result.messages, result.duplicates, result.dropped) == usable and result.dead > dead:
+        _fail(watch_dir, path, "no usable HL7 message in the file (see dead letters)", result)
+        return
+    target = _move(path, watch_dir / "done" / kind)
+    result.moved.append(str(target))
+    event(log, "watch.taken", file=path.name, kind=kind, size=size)
+
+
 def scan(
     watch_dir: Path,
     store: Store,
@@ -224,40 +294,21 @@ def scan(
     except LockedError:
         return result
     try:
-        ready, result.waiting = stable_files(watch_dir, settle_seconds, sleep)
-        for path, kind in ready:
+        try:
+            ready = leftovers(watch_dir)
+            settled, result.waiting = stable_files(watch_dir, settle_seconds, sleep)
+        except OSError as exc:  # the folder itself is unreadable: say so, let the rest of sync go on
+            event(log, "watch.unreadable", logging.ERROR, error=type(exc).__name__)
+            return result
+        ready += [(path, kind, False) for path, kind in settled]
+        for path, kind, claimed in ready:
             try:
-                size = path.stat().st_size
-                if size == 0:
-                    _fail(watch_dir, path, "empty file", result)
-                    continue
-                if size > max_file_bytes:
-                    _fail(watch_dir, path, f"too large: {size} bytes, limit {max_file_bytes}", result)
-                    continue
-                with path.open("rb") as handle:
-                    head = handle.read(4096)
-                kind = kind or sniff_kind(path, head)
-                if kind is None:
-                    _fail(
-                        watch_dir, path, "cannot tell the kind: put it in hl7/, meds/, ae/ or bhyt/", result
-                    )
-                    continue
-                usable = (result.messages, result.duplicates, result.dropped)
-                dead = result.dead
-                take_file(store, path, kind, None, policy, gate, result)
+                _take_one(watch_dir, store, path, kind, claimed, policy, gate, max_file_bytes, result)
             except FileNotFoundError:
                 continue  # taken by someone else meanwhile
-            except OSError as exc:  # changed while being read, or unreadable: nothing stored, next scan
+            except OSError as exc:  # changed while being read, unreadable, cannot move: next scan
                 result.waiting += 1
                 event(log, "watch.retry-later", logging.WARNING, file=path.name, error=type(exc).__name__)
-                continue
-            result.files += 1
-            if (result.messages, result.duplicates, result.dropped) == usable and result.dead > dead:
-                _fail(watch_dir, path, "no usable HL7 message in the file (see dead letters)", result)
-                continue
-            target = _move(path, watch_dir / "done" / kind)
-            result.moved.append(str(target))
-            event(log, "watch.taken", file=path.name, kind=kind, size=size)
     finally:
         lock.release()
     return result

@@ -265,7 +265,15 @@ class MllpServer:
                 )
                 with self._threads_lock:
                     self._threads.add(thread)
-                thread.start()
+                try:
+                    thread.start()
+                except RuntimeError:  # no thread to be had (limits, memory): refuse this one, keep serving
+                    with self._threads_lock:
+                        self._threads.discard(thread)
+                    self._slots.release()
+                    conn.close()
+                    self._count("connections.refused")
+                    event(log, "mllp.no-thread", logging.ERROR)
         finally:
             self._sock.close()
 

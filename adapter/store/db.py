@@ -104,10 +104,20 @@ class Store:
             yield self.conn
         except BaseException:
             self._depth = 0
-            self.conn.execute("ROLLBACK")
+            self._rollback()
             raise
         self._depth = 0
-        self.conn.execute("COMMIT")
+        try:
+            self.conn.execute("COMMIT")
+        except BaseException:
+            # a COMMIT that failed (disk full, I/O error) can leave the transaction open, holding the
+            # write lock: end it, so this connection and every other process can go on
+            self._rollback()
+            raise
+
+    def _rollback(self) -> None:
+        if self.conn.in_transaction:  # SQLite may have rolled back by itself already
+            self.conn.execute("ROLLBACK")
 
     def bump(self, name: str, by: int = 1) -> None:
         """Add to a named counter (counts without identifiers, e.g. messages dropped as not enrolled)."""

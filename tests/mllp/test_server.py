@@ -193,3 +193,22 @@ def test_store_failure_closes_without_ack(make_server, monkeypatch):
     monkeypatch.undo()
     with MllpClient(*server.address) as client:  # the listener itself carries on
         assert client.send(oru("F1")).code == "AA"
+
+
+def test_no_thread_for_a_connection_refuses_it_and_keeps_serving(make_server, monkeypatch):
+    server = make_server()
+    real_start = threading.Thread.start
+    failed = []
+
+    def start_once_failing(self):
+        if self.name.startswith("mllp-") and not failed:
+            failed.append(self.name)
+            raise RuntimeError("can't start new thread")
+        return real_start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", start_once_failing)
+    with MllpClient(*server.address) as refused:
+        assert refused.closed_by_peer()
+    with MllpClient(*server.address) as client:  # the listener is still accepting
+        assert client.send(oru("AFTER")).code == "AA"
+    assert failed

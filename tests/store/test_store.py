@@ -285,3 +285,34 @@ def test_a_file_that_changes_while_stored_is_not_half_stored(store, tmp_path):
     with pytest.raises(OSError, match="grew while it was being read"), store.transaction():
         store.add_file_message(message, path)
     assert store.pending_items() == []
+
+
+def test_a_failed_commit_leaves_no_open_transaction(store, monkeypatch):
+    class FailingCommit:
+        """The store's connection, but COMMIT fails as on a full disk."""
+
+        def __init__(self, conn):
+            self._conn = conn
+
+        def execute(self, sql, *args):
+            if sql == "COMMIT":
+                raise sqlite3.OperationalError("database or disk is full")
+            return self._conn.execute(sql, *args)
+
+        def __getattr__(self, name):
+            return getattr(self._conn, name)
+
+    real = store.conn
+    store.conn = FailingCommit(real)
+    with pytest.raises(sqlite3.OperationalError, match="disk is full"), store.transaction():
+        store.add_message(_message(1))
+    store.conn = real
+    assert not real.in_transaction
+    with store.transaction():  # the next step works, and the failed one left nothing behind
+        store.add_message(_message(2))
+    assert [i.control_id for i in store.pending_items()] == ["M2"]
+
+
+def test_the_lock_creates_a_private_state_directory(tmp_path):
+    FileLock(tmp_path / "state" / "sync.lock").acquire().release()
+    assert stat.S_IMODE((tmp_path / "state").stat().st_mode) == 0o700

@@ -205,10 +205,35 @@ def test_a_file_that_changes_while_it_is_read_waits_for_the_next_scan(folder, st
 
     monkeypatch.setattr(watch, "_file_sha256", grows)
     first = _scan(folder, store)
-    assert (first.files, first.waiting) == (0, 1) and path.is_file()
+    assert (first.files, first.waiting) == (0, 1) and not path.exists()
+    assert (folder / ".processing" / "meds" / "late.csv").is_file()  # claimed, kept for the next scan
     assert store.pending_items() == []
     monkeypatch.setattr(watch, "_file_sha256", real)
     second = _scan(folder, store)
-    assert second.files == 1 and not path.exists()
+    assert second.files == 1 and (folder / "done" / "meds" / "late.csv").is_file()
     (item,) = store.pending_items()
     assert store.body(item.id).endswith(b"2024-01-01,\n")
+
+
+def test_a_file_re_exported_under_the_same_name_while_the_first_is_taken_is_taken_too(
+    folder, store, monkeypatch
+):
+    import adapter.watch as watch
+
+    path = folder / "ae" / "export.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = "subject_id,term,onset,resolved,severity,serious,related,outcome\n"
+    path.write_text(header + "S001,Fever,2019-06-13,,mild,no,Possible,recovered\n", encoding="utf-8")
+    real = watch.take_file
+
+    def producer_writes_again(*args, **kwargs):
+        real(*args, **kwargs)  # the first version is committed; the HIS now writes the next one
+        path.write_text(header + "S001,Headache,2019-06-20,,mild,no,Unlikely,recovered\n", encoding="utf-8")
+
+    monkeypatch.setattr(watch, "take_file", producer_writes_again)
+    assert _scan(folder, store).files == 1
+    monkeypatch.setattr(watch, "take_file", real)
+    assert path.is_file()  # the new version was not moved to done/ unread
+    assert _scan(folder, store).files == 1
+    bodies = [store.body(i.id) for i in store.pending_items()]
+    assert [b"Fever" in b for b in bodies] == [True, False] and b"Headache" in bodies[1]
