@@ -42,6 +42,7 @@ KINDS = ("hl7", "meds", "ae", "bhyt")
 SKIP_SUFFIXES = (".part", ".tmp", ".partial", ".filepart", ".crdownload", "~", ".swp", ".reason.txt")
 _EXTENSIONS = {".hl7": "hl7", ".er7": "hl7", ".msg": "hl7", ".xml": "bhyt"}
 DEFAULT_MAX_FILE_BYTES = 512 * 1024 * 1024
+FILE_BATCH_MESSAGES = 500  # HL7 messages of one dropped file committed together
 
 
 @dataclass
@@ -186,23 +187,28 @@ def take_file(
         return
     data = path.read_bytes() if data is None else data
     digest = sha256_hex(data)
-    with store.transaction():
-        if store.has_file(source, digest):
-            result.duplicates += 1
-            return
-        messages = split_messages(data)
-        for position, raw in enumerate(messages, 1):
-            assessment = assess(raw, policy, gate)
-            received = commit_message(store, raw, assessment, source, policy, position=position)
-            if received.outcome == "dropped":
-                result.dropped += 1
-            elif received.outcome == "dead":
-                result.dead += 1
-            elif received.outcome == "resend":
-                result.duplicates += 1
-            else:
-                result.messages += 1
-        store.add_file(source, digest, len(data), kind, len(messages))
+    if store.has_file(source, digest):
+        result.duplicates += 1
+        return
+    messages = split_messages(data)
+    # Committed a batch at a time, so a large file never holds the store's write lock for long (the
+    # listener commits between batches); the file is recorded with the last batch. A crash half-way makes
+    # the next scan take the file again: the messages already stored are recognised as resends.
+    for start in range(0, max(len(messages), 1), FILE_BATCH_MESSAGES):
+        with store.transaction():
+            for position, raw in enumerate(messages[start : start + FILE_BATCH_MESSAGES], start + 1):
+                assessment = assess(raw, policy, gate)
+                received = commit_message(store, raw, assessment, source, policy, position=position)
+                if received.outcome == "dropped":
+                    result.dropped += 1
+                elif received.outcome == "dead":
+                    result.dead += 1
+                elif received.outcome == "resend":
+                    result.duplicates += 1
+                else:
+                    result.messages += 1
+            if start + FILE_BATCH_MESSAGES >= len(messages):
+                store.add_file(source, digest, len(data), kind, len(messages))
 
 
 PROCESSING = ".processing"  # files claimed by a scan: watch_dir/.processing/<kind or _>/<name>

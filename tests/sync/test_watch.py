@@ -237,3 +237,32 @@ def test_a_file_re_exported_under_the_same_name_while_the_first_is_taken_is_take
     assert _scan(folder, store).files == 1
     bodies = [store.body(i.id) for i in store.pending_items()]
     assert [b"Fever" in b for b in bodies] == [True, False] and b"Headache" in bodies[1]
+
+
+def test_a_large_hl7_file_is_committed_in_batches_and_a_crash_half_way_duplicates_nothing(
+    folder, store, roster, monkeypatch
+):
+    import adapter.watch as watch
+
+    path = folder / "hl7" / "big.hl7"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"".join(oru(f"B{n:04d}", "MRN1001") for n in range(250)))
+    monkeypatch.setattr(watch, "FILE_BATCH_MESSAGES", 100)
+    real = watch.commit_message
+    calls = []
+
+    def crash_at_150(store_, raw, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 150:
+            raise OSError("simulated crash")
+        return real(store_, raw, *args, **kwargs)
+
+    monkeypatch.setattr(watch, "commit_message", crash_at_150)
+    first = _scan(folder, store, roster)
+    assert first.files == 0 and len(store.pending_items(limit=1000)) == 100  # the first batch is in
+    monkeypatch.setattr(watch, "commit_message", real)
+    second = _scan(folder, store, roster)
+    assert (second.files, second.messages, second.duplicates) == (1, 150, 100)
+    ids = [i.control_id for i in store.pending_items(limit=1000)]
+    assert ids == [f"B{n:04d}" for n in range(250)]
+    assert (folder / "done" / "hl7" / "big.hl7").is_file()
