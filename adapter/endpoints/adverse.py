@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 
 from adapter.endpoints.dataset import Analysis, natural_key
 from adapter.endpoints.days import study_day
@@ -54,7 +55,11 @@ class AeListingRow:
 
 
 def treatment_emergent(event: AeEvent, subject: SubjectInfo) -> bool | None:
-    """Onset on or after Day 1; None when onset or Day 1 is unknown."""
+    """Onset on or after Day 1; None when onset or Day 1 is unknown. A partial onset (YYYY-MM) is judged
+    by its range, conservatively: treatment-emergent unless it ended before Day 1 (the usual ADaM rule
+    for partial dates: an event that may have begun on treatment counts as on treatment)."""
+    if event.onset is None and event.onset_range is not None and subject.day1 is not None:
+        return event.onset_range[1] >= subject.day1
     if event.onset is None or subject.day1 is None:
         return None
     return event.onset >= subject.day1
@@ -152,6 +157,13 @@ def _yes_no(value: bool | None) -> str | None:
     return None if value is None else ("Y" if value else "N")
 
 
+def _partial(span: tuple[date, date] | None) -> str | None:
+    """A partial onset as it was given: YYYY-MM (or YYYY for a whole year)."""
+    if span is None:
+        return None
+    return f"{span[0]:%Y}" if (span[0].month, span[1].month) == (1, 12) else f"{span[0]:%Y-%m}"
+
+
 def ae_listing(analysis: Analysis) -> list[AeListingRow]:
     subjects = analysis.data.subjects
     out = []
@@ -166,7 +178,7 @@ def ae_listing(analysis: Analysis) -> list[AeListingRow]:
                 arm=s.arm,
                 term=e.term,
                 coded_term=e.coded,
-                onset=e.onset.isoformat() if e.onset else None,
+                onset=e.onset.isoformat() if e.onset else _partial(e.onset_range),
                 study_day=study_day(e.onset, s.day1) if e.onset and s.day1 else None,
                 resolved=e.resolved.isoformat() if e.resolved else None,
                 end_study_day=study_day(e.resolved, s.day1) if e.resolved and s.day1 else None,

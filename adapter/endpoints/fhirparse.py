@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import re
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, tzinfo
@@ -99,3 +100,19 @@ def effective(resource: dict[str, Any], tz: tzinfo) -> tuple[date, datetime | No
         if value:
             return parse_moment(value, tz)
     return None
+
+
+def partial_date_range(value: Any) -> tuple[date, date] | None:
+    """The first and last day a partial date (YYYY-MM or YYYY) can mean; None for anything else."""
+    if not isinstance(value, str):
+        return None
+    match = re.fullmatch(r"(\d{4})(?:-(\d{2}))?", value.strip())
+    if not match:
+        return None
+    year, month = int(match.group(1)), match.group(2)
+    if month is None:
+        return date(year, 1, 1), date(year, 12, 31)
+    m = int(month)
+    if not 1 <= m <= 12:
+        return None
+    return date(year, m, 1), date(year, m, calendar.monthrange(year, m)[1])

@@ -13,7 +13,15 @@ from datetime import date
 from typing import Any
 
 from adapter.endpoints.config import EndpointsConfig, extension_url
-from adapter.endpoints.fhirparse import code_in, codings, concept_text, effective, parse_day, ref_id
+from adapter.endpoints.fhirparse import (
+    code_in,
+    codings,
+    concept_text,
+    effective,
+    parse_day,
+    partial_date_range,
+    ref_id,
+)
 from adapter.endpoints.records import (
     NO_TIME,
     AeEvent,
@@ -440,7 +448,10 @@ class _Loader:
                 self.issue(ae, info.subject_id, "potential (not actual) event", rejected=False)
                 continue
             onset = parse_day(ae.get("date"), self.tz)
-            if onset is None:
+            onset_range = None if onset else partial_date_range(ae.get("date"))
+            if onset_range is not None:
+                self.issue(ae, info.subject_id, "partial onset date: judged by its month or year", False)
+            elif onset is None:
                 self.issue(ae, info.subject_id, "no onset date: treatment emergence unknown")
             causality = self._causality(ae)
             seriousness = next((c.get("code") for c in codings(ae.get("seriousness")) if c.get("code")), None)
@@ -473,6 +484,7 @@ class _Loader:
                     causality=causality,
                     related=(causality.casefold() in related) if causality else None,
                     outcome=outcome,
+                    onset_range=onset_range,
                 )
             )
 
@@ -490,13 +502,17 @@ class _Loader:
         return None
 
     def _causality(self, ae: Resource) -> str | None:
-        """The strongest WHO-UMC assessment, from suspectEntity causality or a causality extension."""
+        """The strongest WHO-UMC assessment of the study treatment: from the suspect entities that are
+        the study's procedures (or name no instance), never a concomitant drug's, and from a causality
+        extension on the event or on those entities."""
         found: list[str] = []
-        for entity in ae.get("suspectEntity") or []:
+        kept = [e for e in ae.get("suspectEntity") or [] if _is_study_treatment(e)]
+        for entity in kept:
             for causality in entity.get("causality") or []:
                 found += [str(c["code"]) for c in codings(causality.get("assessment")) if c.get("code")]
         urls = {extension_url(self.study, u) for u in self.config.adverse_events.causality_extensions}
-        for ext in _extensions(ae):
+        top = {k: v for k, v in ae.items() if k != "suspectEntity"}
+        for ext in _extensions([top, kept]):
             concept = ext.get("valueCodeableConcept")
             if ext.get("url") in urls or any(c.get("system") == CAUSALITY_SYSTEM for c in codings(concept)):
                 found += [str(c["code"]) for c in codings(concept) if c.get("code")]
@@ -504,6 +520,13 @@ class _Loader:
         if not known:
             return found[0] if found else None
         return min(known, key=lambda c: CAUSALITY_ORDER.index(c.casefold()))
+
+
+def _is_study_treatment(entity: dict[str, Any]) -> bool:
+    """A suspect entity that is the trial's intervention (a Procedure: harvest, infusion) or names none;
+    a medication, substance or device is a concomitant product, not the study treatment."""
+    reference = str((entity.get("instance") or {}).get("reference") or "")
+    return not reference or reference.startswith("Procedure/") or "/Procedure/" in reference
 
 
 def _extensions(resource: Any) -> Iterator[dict[str, Any]]:

@@ -121,6 +121,7 @@ class AeEvent:
     causality: str | None  # WHO-UMC code as given
     related: bool | None
     outcome: str | None
+    onset_range: tuple[date, date] | None = None  # a partial onset (YYYY-MM, YYYY): earliest, latest day
 
 
 @dataclass(slots=True)

@@ -62,12 +62,41 @@ def run(tmp_path_factory, study, endpoints_config) -> Run:
         "effectiveDateTime": "2024-02-09",
         "valueQuantity": {"value": 7.9, "unit": "%", "system": "http://unitsofmeasure.org", "code": "%"},
     }
+
+    def assessed(instance: str, code: str) -> dict:
+        system = "http://terminology.hl7.org/CodeSystem/adverse-event-causality-assess"
+        return {
+            "instance": {"reference": instance},
+            "causality": [{"assessment": {"coding": [{"system": system, "code": code}]}}],
+        }
+
+    rash = {
+        "resourceType": "AdverseEvent",
+        "id": "ae-e01-rash",
+        "actuality": "actual",
+        "event": {"text": "Rash"},
+        "subject": {"reference": E01},
+        "date": "2024-02-01",
+        "suspectEntity": [
+            assessed("MedicationStatement/ms-e01-metformin", "Probably-Likely"),  # a concomitant drug
+            assessed("Procedure/proc-e01-infusion", "Unlikely"),  # the study treatment
+        ],
+    }
+    partial_onsets = [  # onset known to the month only
+        {**rash, "id": f"ae-e01-{month}", "date": month, "suspectEntity": []}
+        for month in ("2024-01", "2023-12")
+    ]
     return run_with_extra(
         tmp_path_factory.mktemp("shapes"),
         study,
         endpoints_config,
-        {"MedicationStatement": extra, "Observation": [hplc]},
+        {"MedicationStatement": extra, "Observation": [hplc], "AdverseEvent": [rash, *partial_onsets]},
     )
+
+
+def test_relatedness_is_to_the_study_treatment_not_a_concomitant_drug(run: Run) -> None:
+    (rash,) = [r for r in run.csv("ae_listing.csv") if r["source_id"] == "AdverseEvent/ae-e01-rash"]
+    assert (rash["causality"], rash["related"]) == ("Unlikely", "N")
 
 
 def test_a_synonym_loinc_code_fills_its_parameter(run: Run) -> None:
@@ -89,3 +118,21 @@ def test_the_assumptions_are_listed_as_data_issues(run: Run) -> None:
     issues = {r["resource_id"]: r["issue"] for r in run.csv("data_issues.csv")}
     assert "taken for an insulin by its name" in issues["ms-e01-degludec"]
     assert "stopped without an end date" in issues["ms-e01-glulisine"]
+
+
+def test_a_partial_onset_is_judged_by_its_month(run: Run) -> None:
+    rows = {r["source_id"]: r for r in run.csv("ae_listing.csv")}
+    january = rows["AdverseEvent/ae-e01-2024-01"]  # Day 1 is 10 January: it may have begun on treatment
+    december = rows["AdverseEvent/ae-e01-2023-12"]  # over before Day 1
+    assert (january["onset"], january["treatment_emergent"]) == ("2024-01", "Y")
+    assert (december["onset"], december["treatment_emergent"]) == ("2023-12", "N")
+
+
+def test_partial_date_range() -> None:
+    from datetime import date
+
+    from adapter.endpoints.fhirparse import partial_date_range
+
+    assert partial_date_range("2024-02") == (date(2024, 2, 1), date(2024, 2, 29))
+    assert partial_date_range("2023") == (date(2023, 1, 1), date(2023, 12, 31))
+    assert partial_date_range("2023-13") is None and partial_date_range("2023-02-03") is None
