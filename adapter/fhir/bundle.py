@@ -92,6 +92,10 @@ class Entry:
 
     @property
     def idempotent(self) -> bool:
+        """Safe to send again after an answer that may hide a success (5xx, timeout): not a create, and
+        not a version-aware update (once saved, the version moved on and a re-send gets 409/412)."""
+        if self.if_match:
+            return False
         return self.method != "POST" or bool(self.if_none_exist)
 
     def bundle_entry(self, base_url: str) -> dict[str, Any]:

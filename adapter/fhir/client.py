@@ -308,8 +308,12 @@ class FhirClient:
             headers["If-Match"] = etag(str(version))
         elif if_match:
             headers["If-Match"] = etag(str(if_match))
-        return self.request(
-            "PUT", f"{resource['resourceType']}/{resource['id']}", json=resource, headers=headers
+        return self.request(  # a version-aware PUT is not re-sent after a 5xx/timeout (see Entry.idempotent)
+            "PUT",
+            f"{resource['resourceType']}/{resource['id']}",
+            json=resource,
+            headers=headers,
+            idempotent="If-Match" not in headers,
         ).json()
 
     def transaction(

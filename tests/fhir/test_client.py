@@ -343,3 +343,14 @@ def test_a_link_to_another_origin_is_refused_before_anything_is_sent(rsps, retry
     with pytest.raises(ServerRejected, match="another origin"):
         list(client.search("Observation"))
     assert len(rsps.calls) == 1
+
+
+def test_a_version_aware_update_is_not_resent_after_a_500(client, rsps):
+    from adapter.errors import ServerUnreachable
+
+    stored = {**_obs(1), "meta": {"versionId": "3"}}
+    rsps.put(f"{BASE}/Observation/obs-001", status=500, json={"resourceType": "OperationOutcome"})
+    with pytest.raises(ServerUnreachable):
+        client.put(stored, if_match=True)
+    assert len(rsps.calls) == 1  # had it been saved, a re-send would only get 409/412
+    assert Entry.put(stored, if_match="3").idempotent is False and Entry.put(stored).idempotent is True
