@@ -220,7 +220,8 @@ class _Domains:
                 "" if comp else fmt(c.value),
                 unit_label(param),
                 "",
-                "Y" if param.fasting else "",
+                # the protocol's fasting samples; a claim-export copy does not record the fasting state
+                "Y" if param.fasting and not c.secondary else "",
                 "Y" if w.baseline else "",
                 self.visitnum(w.visit, w.study_day),
                 w.visit or "",

@@ -38,6 +38,22 @@ def run(tmp_path_factory, study, endpoints_config) -> Path:
         _claim_hba1c("claim-a1c-m3", "2024-04-04T16:20:00+07:00", 8.3),
         # no lab value at M1: the claim's is the only one
         _claim_hba1c("claim-a1c-m1", "2024-02-04T09:00:00+07:00", 8.4),
+        # a glucose only the claims report (M3): used, but its fasting state is not known
+        {
+            **_claim_hba1c("claim-glu-m3", "2024-04-04T11:00:00+07:00", 7.1),
+            "code": {
+                "coding": [
+                    {"system": "http://loinc.org", "code": "14771-0"},
+                    {"system": BHYT_SERVICE, "code": "23.0075.1494"},
+                ]
+            },
+            "valueQuantity": {
+                "value": 7.1,
+                "unit": "mmol/L",
+                "system": "http://unitsofmeasure.org",
+                "code": "mmol/L",
+            },
+        },
     ]
     root = tmp_path_factory.mktemp("channels")
     return run_with_extra(root, study, endpoints_config, {"Observation": extra}).out
@@ -66,3 +82,9 @@ def test_a_claim_result_alone_on_its_day_is_used(run: Path) -> None:
         if (r["subject_id"], r["param"], r["visit"]) == ("C01", "HBA1C", "M1")
     )
     assert (m1["value"], m1["source_ids"], m1["study_day"]) == ("8.4", "Observation/claim-a1c-m1", "31")
+
+
+def test_a_claim_value_does_not_claim_to_be_fasting_in_sdtm(run: Path) -> None:
+    lb = {r["LBSPID"]: r for r in _rows(run / "sdtm" / "lb.csv")}
+    assert (lb["claim-glu-m3"]["LBTESTCD"], lb["claim-glu-m3"]["LBFAST"]) == ("GLUC", "")
+    assert (lb["c01-glu-m1"]["LBTESTCD"], lb["c01-glu-m1"]["LBFAST"]) == ("GLUC", "Y")
