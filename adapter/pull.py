@@ -313,9 +313,11 @@ def pull_provenance(
     sink: Sink,
     progress: Progress,
     lu: dict[str, str],
+    chained: bool = True,
 ) -> None:
     """The Provenance of the subjects' data: what targets their resources (`target.subject`, one chained
-    query per chunk of subjects) or the Patients themselves. Provenance is not in the Patient compartment
+    query per chunk of subjects; `chained=False` when the caller got those already) or the Patients
+    themselves. Provenance is not in the Patient compartment
     when it targets an Observation, so `$export` leaves it out and both modes fetch it this way.
     A server refusing the untyped chain gets one typed chain (`target:Observation.subject`) per type."""
     progress.stage("Provenance", len(chunks))
@@ -323,9 +325,9 @@ def pull_provenance(
     for chunk in chunks:
         refs = ",".join(chunk)
         queries = [{"target": refs}]
-        if typed:
+        if chained and typed:
             queries += [{f"target:{rtype}.subject": refs} for rtype in CLINICAL_TYPES]
-        else:
+        elif chained:
             queries.append({"target.subject": refs})
         for query in queries:
             try:
@@ -363,13 +365,19 @@ def pull_search(
         sink.add(cohort)
     patients = pull_subjects(client, research_study, sink, progress)
     chunks = _chunks(patients, ids_per_query)
+    # Each page brings the Provenance of its resources (_revinclude): HAPI answers the chained
+    # Provenance?target.subject=<patients> in about a minute per chunk of 50 subjects once it holds a
+    # few hundred thousand resources (5,000 subjects: most of an hour), a _revinclude in milliseconds.
+    revinclude = {"_revinclude": "Provenance:target"}
     for rtype in CLINICAL_TYPES:
         progress.stage(rtype, len(chunks))
         for chunk in chunks:
-            for resource in client.search(rtype, {"subject": ",".join(chunk), **lu}):
+            for _mode, resource in client.search_entries(
+                rtype, {"subject": ",".join(chunk), **lu, **revinclude}
+            ):
                 sink.add(resource)
             progress.advance()
-    pull_provenance(client, chunks, sink, progress, lu)
+    pull_provenance(client, chunks, sink, progress, lu, chained=False)
     counts, files = sink.finish(PULLED_TYPES)
     return PullResult(
         mode="search",

@@ -83,9 +83,20 @@ def test_search_pull_writes_the_study_sorted_by_type_and_id(study, server_data, 
     ]
 
 
-def test_search_pull_falls_back_to_typed_provenance_chains(study, server_data, rsps, retry, tmp_path):
-    fake = FakeFhir(BASE, rsps, server_data, untyped_chains=False)
+def test_search_pull_brings_provenance_with_each_page_not_by_chained_search(
+    study, server_data, rsps, retry, tmp_path
+):
+    fake = FakeFhir(BASE, rsps, server_data)
     pull_search(FhirClient(BASE, retry=retry), study, tmp_path)
+    assert len(_read(tmp_path, "Provenance")) == 3
+    assert all(q.get("_revinclude") == ["Provenance:target"] for t, q in fake.searches if t == "Observation")
+    chained = [q for t, q in fake.searches if t == "Provenance" and any("." in k for k in q)]
+    assert chained == []  # slow on HAPI with many resources
+
+
+def test_bulk_pull_falls_back_to_typed_provenance_chains(study, server_data, rsps, retry, tmp_path):
+    fake = FakeFhir(BASE, rsps, server_data, untyped_chains=False)
+    pull_bulk(FhirClient(BASE, retry=retry), study, tmp_path, poll_cap=0)
     assert len(_read(tmp_path, "Provenance")) == 3
     assert any("target:Observation.subject" in q for t, q in fake.searches if t == "Provenance")
 
