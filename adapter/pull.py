@@ -29,7 +29,7 @@ from typing import IO, Any, Protocol
 
 from adapter.errors import ConfigError, ServerError
 from adapter.fhir import bulk
-from adapter.fhir.client import FhirClient, FhirRejected, outcome_text
+from adapter.fhir.client import FhirClient, outcome_text
 from adapter.ids import sha256_hex
 from adapter.mapping.study import study_id
 from adapter.mapping.subjects import group_id
@@ -313,34 +313,15 @@ def pull_provenance(
     sink: Sink,
     progress: Progress,
     lu: dict[str, str],
-    chained: bool = True,
 ) -> None:
-    """The Provenance of the subjects' data: what targets their resources (`target.subject`, one chained
-    query per chunk of subjects; `chained=False` when the caller got those already) or the Patients
-    themselves. Provenance is not in the Patient compartment
-    when it targets an Observation, so `$export` leaves it out and both modes fetch it this way.
-    A server refusing the untyped chain gets one typed chain (`target:Observation.subject`) per type."""
+    """The Provenance that targets the given references (`Provenance?target=<refs>`, one query per
+    chunk): the Patients in search mode (their data's Provenance comes by _revinclude), every exported
+    resource in bulk mode (the Patient compartment leaves out a Provenance that targets an Observation,
+    so $export does not carry it). Never the chained `target.subject`: slow on a large HAPI."""
     progress.stage("Provenance", len(chunks))
-    typed = False
     for chunk in chunks:
-        refs = ",".join(chunk)
-        queries = [{"target": refs}]
-        if chained and typed:
-            queries += [{f"target:{rtype}.subject": refs} for rtype in CLINICAL_TYPES]
-        elif chained:
-            queries.append({"target.subject": refs})
-        for query in queries:
-            try:
-                for resource in client.search("Provenance", {**query, **lu}):
-                    sink.add(resource)
-            except FhirRejected as exc:
-                if typed or "target.subject" not in query or exc.status != 400:
-                    raise
-                log.info("server refused Provenance?target.subject; using one typed chain per type")
-                typed = True
-                for rtype in CLINICAL_TYPES:
-                    for resource in client.search("Provenance", {f"target:{rtype}.subject": refs, **lu}):
-                        sink.add(resource)
+        for resource in client.search("Provenance", {"target": ",".join(chunk), **lu}):
+            sink.add(resource)
         progress.advance()
 
 
@@ -377,7 +358,7 @@ def pull_search(
             ):
                 sink.add(resource)
             progress.advance()
-    pull_provenance(client, chunks, sink, progress, lu, chained=False)
+    pull_provenance(client, chunks, sink, progress, lu)
     counts, files = sink.finish(PULLED_TYPES)
     return PullResult(
         mode="search",
@@ -427,6 +408,7 @@ def pull_bulk(
             client, status_url, timeout=timeout, poll_cap=poll_cap, on_progress=progress.note
         )
         study_ref = f"ResearchStudy/{research_study}"
+        targets: set[str] = set()  # what the subjects' Provenance can point at
         for file in manifest.output:
             progress.stage(f"download {file.type}", file.count)
             for resource in bulk.iter_file(client, file, manifest.requires_access_token):
@@ -438,13 +420,15 @@ def pull_bulk(
                 ):
                     continue
                 sink.add(resource, (*EXPORT_TYPES, "Provenance"))
+                if resource.get("resourceType") in CLINICAL_TYPES:
+                    targets.add(f"{resource['resourceType']}/{resource.get('id')}")
         patients = sorted(
             str(m["entity"]["reference"])
             for m in cohort.get("member") or []
             if str((m.get("entity") or {}).get("reference", "")).startswith("Patient/")
         )
         lu = {"_lastUpdated": f"ge{format_instant(since)}"} if since else {}
-        pull_provenance(client, _chunks(patients, ids_per_query), sink, progress, lu)
+        pull_provenance(client, _chunks([*patients, *sorted(targets)], ids_per_query), sink, progress, lu)
         errors = []
         for file in manifest.error:
             for outcome in bulk.iter_file(client, file, manifest.requires_access_token):

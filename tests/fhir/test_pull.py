@@ -94,11 +94,16 @@ def test_search_pull_brings_provenance_with_each_page_not_by_chained_search(
     assert chained == []  # slow on HAPI with many resources
 
 
-def test_bulk_pull_falls_back_to_typed_provenance_chains(study, server_data, rsps, retry, tmp_path):
-    fake = FakeFhir(BASE, rsps, server_data, untyped_chains=False)
+def test_bulk_pull_asks_provenance_by_the_exported_resources_not_by_chains(
+    study, server_data, rsps, retry, tmp_path
+):
+    fake = FakeFhir(BASE, rsps, server_data)
     pull_bulk(FhirClient(BASE, retry=retry), study, tmp_path, poll_cap=0)
     assert len(_read(tmp_path, "Provenance")) == 3
-    assert any("target:Observation.subject" in q for t, q in fake.searches if t == "Provenance")
+    queries = [q for t, q in fake.searches if t == "Provenance"]
+    assert queries and all(set(q) <= {"target", "_count"} for q in queries)
+    asked = ",".join(q["target"][0] for q in queries)
+    assert "Observation/" in asked and "Patient/" in asked
 
 
 def test_study_found_by_id_when_identifier_differs(study, server_data, rsps, retry, tmp_path):
