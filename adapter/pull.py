@@ -29,7 +29,7 @@ from typing import IO, Any, Protocol
 
 from adapter.errors import ConfigError, ServerError
 from adapter.fhir import bulk
-from adapter.fhir.client import FhirClient, outcome_text
+from adapter.fhir.client import FhirClient, chunked, outcome_text
 from adapter.ids import sha256_hex
 from adapter.mapping.study import study_id
 from adapter.mapping.subjects import group_id
@@ -303,10 +303,6 @@ def pull_subjects(client: FhirClient, research_study: str, sink: Sink, progress:
     return sorted(patients)
 
 
-def _chunks(items: Sequence[str], size: int) -> list[list[str]]:
-    return [list(items[i : i + size]) for i in range(0, len(items), size)]
-
-
 def pull_provenance(
     client: FhirClient,
     chunks: Sequence[Sequence[str]],
@@ -345,7 +341,7 @@ def pull_search(
     if cohort is not None:
         sink.add(cohort)
     patients = pull_subjects(client, research_study, sink, progress)
-    chunks = _chunks(patients, ids_per_query)
+    chunks = chunked(patients, ids_per_query)
     # Each page brings the Provenance of its resources (_revinclude): HAPI answers the chained
     # Provenance?target.subject=<patients> in about a minute per chunk of 50 subjects once it holds a
     # few hundred thousand resources (5,000 subjects: most of an hour), a _revinclude in milliseconds.
@@ -428,7 +424,7 @@ def pull_bulk(
             if str((m.get("entity") or {}).get("reference", "")).startswith("Patient/")
         )
         lu = {"_lastUpdated": f"ge{format_instant(since)}"} if since else {}
-        pull_provenance(client, _chunks([*patients, *sorted(targets)], ids_per_query), sink, progress, lu)
+        pull_provenance(client, chunked([*patients, *sorted(targets)], ids_per_query), sink, progress, lu)
         errors = []
         for file in manifest.error:
             for outcome in bulk.iter_file(client, file, manifest.requires_access_token):

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from adapter.errors import ConfigError
+from adapter.fhir.client import chunked
 from adapter.model import Resource
 from adapter.ndjson import iter_resources
 
@@ -94,21 +95,16 @@ class ServerSource:
         if self.page_size:
             base.setdefault("_count", str(self.page_size))
         if ids is not None:
-            for chunk in _chunks(sorted(set(ids)), self.chunk_size):
+            for chunk in chunked(sorted(set(ids)), self.chunk_size):
                 yield from self.client.search(resource_type, {**base, "_id": ",".join(chunk)})
             return
         if patients is not None and resource_type in _PATIENT_PARAM:
             name = _PATIENT_PARAM[resource_type]
-            for chunk in _chunks(sorted(set(patients)), self.chunk_size):
+            for chunk in chunked(sorted(set(patients)), self.chunk_size):
                 refs = ",".join(f"Patient/{p}" for p in chunk)
                 yield from self.client.search(resource_type, {**base, name: refs})
             return
         yield from self.client.search(resource_type, base)
-
-
-def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def is_url(text: str) -> bool:

@@ -20,7 +20,7 @@ from typing import Any
 
 from adapter.errors import ServerError
 from adapter.fhir.auth import NoAuth
-from adapter.fhir.client import FhirClient, outcome_text
+from adapter.fhir.client import FhirClient, outcome_text, response_body
 from adapter.fhir.retry import parse_retry_after
 
 log = logging.getLogger(__name__)
@@ -107,11 +107,7 @@ def wait_for_manifest(
         if status == 200:
             return ExportManifest.from_json(response.json(), status_url)
         if status != 202:
-            try:
-                body: Any = response.json()
-            except ValueError:
-                body = response.text
-            raise ExportFailed(f"$export failed ({status}): {outcome_text(body)}")
+            raise ExportFailed(f"$export failed ({status}): {outcome_text(response_body(response))}")
         polls += 1
         progress = response.headers.get("X-Progress", "in progress")
         if on_progress:

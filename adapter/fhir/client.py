@@ -220,7 +220,7 @@ class FhirClient:
             if check and (status >= 500 or status == 429):
                 raise ServerUnreachable(
                     f"FHIR server answered {status} to {where}{_tries(state)}: "
-                    f"{outcome_text(_body(response))}"
+                    f"{outcome_text(response_body(response))}"
                 )
             if check and status >= 400:
                 raise _rejected(where, response)
@@ -391,7 +391,13 @@ def _not_sent(exc: requests.RequestException) -> bool:
     return isinstance(reason, NewConnectionError)
 
 
-def _body(response: requests.Response) -> Any:
+def chunked(items: Sequence[str], size: int) -> list[list[str]]:
+    """Consecutive slices of at most `size` items: the OR-lists of searches that stay short enough."""
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+def response_body(response: requests.Response) -> Any:
+    """The answer's JSON, or its text when it is not JSON (for error messages)."""
     try:
         return response.json()
     except ValueError:
@@ -408,7 +414,7 @@ _HINTS = {
 
 
 def _rejected(where: str, response: requests.Response) -> FhirRejected:
-    body = _body(response)
+    body = response_body(response)
     text = outcome_text(body)
     hint = _HINTS.get(response.status_code)
     return FhirRejected(
